@@ -1,0 +1,222 @@
+"""RDMF model configuration."""
+
+import json
+from pathlib import Path
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+FUSION_TYPES = ("reaction_diffusion", "cross_attention")
+DIFFUSION_IMPLEMENTATIONS = ("closed_form", "euler")
+SPAN_LOSS_TYPES = ("smooth_l1", "l1")
+IOU_LOSS_TARGETS = ("matched", "all")
+
+# Named presets live in the repository's `hub_configs/` folder; users may also pass a path.
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "hub_configs"
+
+
+@strict
+class RDMFConfig(PreTrainedConfig):
+    r"""
+    Configuration of an RDMF model (Reaction-Diffusion Multimodal Fusion for video moment retrieval and
+    highlight detection). Defaults are the paper's settings (rdmf-spec.md); **project choices** are marked.
+
+    Inputs:
+        video_feature_dim (`int`, defaults to 2816): width of the pre-extracted clip features
+            (CLIP ViT-B/32 512 + SlowFast 2304 for QVHighlights).
+        text_feature_dim (`int`, defaults to 512): width of the pre-extracted query token features.
+        hidden_size (`int`, defaults to 256): the fusion and decoder width `d`.
+        dropout (`float`, defaults to 0.1): dropout after the input projections and in the decoder.
+
+    Temporal diffusion (eqs. 1-3):
+        use_temporal_diffusion (`bool`, defaults to True): ablation switch ("w/o temporal diffusion").
+        diffusion_steps (`int`, defaults to 10): Euler steps `K`.
+        diffusion_coefficient (`float`, defaults to 0.2): initial `D` (learnable, kept in (0, 1/(2 dt))).
+        diffusion_dt (`float`, defaults to 1.0): Euler step (**project choice**).
+        diffusion_implementation (`str`, defaults to "closed_form"): "closed_form" (one banded
+            convolution) or "euler" (the step-by-step reference); same result.
+
+    Reaction-diffusion fusion (eqs. 5-8):
+        fusion_type (`str`, defaults to "reaction_diffusion"): or "cross_attention" (ablation "w/o RD":
+            clips attend to the query tokens).
+        reaction_steps (`int`, defaults to 5): Gray-Scott Euler steps `T_r` (**project choice**).
+        reaction_dt (`float`, defaults to 1.0): Euler step (**project choice**).
+        activator_diffusion (`float`, defaults to 0.2): `D_u`. inhibitor_diffusion (defaults to 0.1): `D_v`.
+        feed_rate (`float`, defaults to 0.04): `F`. kill_rate (`float`, defaults to 0.06): `k`.
+        learnable_reaction_parameters (`bool`, defaults to True): learn `D_u, D_v, F, k`.
+        enforce_turing_ordering (`bool`, defaults to True): keep `D_u > D_v` by parametrisation.
+        num_attention_heads (`int`, defaults to 8): heads of the decoder and of the cross-attention ablation.
+
+    Moment head (section 3.5):
+        num_moment_queries (`int`, defaults to 100), num_decoder_layers (`int`, defaults to 2),
+        decoder_ffn_dim (`int`, defaults to 1024), use_iou_head (`bool`, defaults to True, ablation switch),
+        score_alpha (`float`, defaults to 0.5): eq. 13 score `p^(1-alpha) * iou^alpha` (**project choice**).
+        auxiliary_loss (`bool`, defaults to True): losses on every decoder layer, as DETR.
+
+    Losses (section 3.6, eq. 17 `L = l1 L_sal + l2 L_mr + l3 L_iou`):
+        saliency_loss_weight, moment_loss_weight, iou_loss_weight (`float`, default 1.0 each).
+        span_loss_coefficient (10.0), giou_loss_coefficient (1.0), class_loss_coefficient (4.0),
+        no_object_weight (0.1): the terms inside `L_mr`, as Moment-DETR. use_giou_loss (`bool`, True).
+        span_loss_type (`str`, "smooth_l1" or "l1"), smooth_l1_beta (`float`, 0.05).
+        matcher_class_cost (4.0), matcher_span_cost (10.0), matcher_giou_cost (1.0): Hungarian costs.
+        iou_loss_on (`str`, "matched"): regress predicted IoU on matched queries only, or "all" queries
+            (target: best IoU with any ground-truth span).
+        initializer_range (`float`, defaults to 0.02).
+    """
+
+    model_type = "rdmf"
+
+    video_feature_dim: int = 2816
+    text_feature_dim: int = 512
+    hidden_size: int = 256
+    dropout: float | int = 0.1
+
+    use_temporal_diffusion: bool = True
+    diffusion_steps: int = 10
+    diffusion_coefficient: float | int = 0.2
+    diffusion_dt: float | int = 1.0
+    diffusion_implementation: str = "closed_form"
+
+    fusion_type: str = "reaction_diffusion"
+    reaction_steps: int = 5
+    reaction_dt: float | int = 1.0
+    activator_diffusion: float | int = 0.2
+    inhibitor_diffusion: float | int = 0.1
+    feed_rate: float | int = 0.04
+    kill_rate: float | int = 0.06
+    learnable_reaction_parameters: bool = True
+    enforce_turing_ordering: bool = True
+    num_attention_heads: int = 8
+
+    num_moment_queries: int = 100
+    num_decoder_layers: int = 2
+    decoder_ffn_dim: int = 1024
+    use_iou_head: bool = True
+    score_alpha: float | int = 0.5
+    auxiliary_loss: bool = True
+
+    saliency_loss_weight: float | int = 1.0
+    moment_loss_weight: float | int = 1.0
+    iou_loss_weight: float | int = 1.0
+    span_loss_coefficient: float | int = 10.0
+    giou_loss_coefficient: float | int = 1.0
+    class_loss_coefficient: float | int = 4.0
+    no_object_weight: float | int = 0.1
+    use_giou_loss: bool = True
+    span_loss_type: str = "smooth_l1"
+    smooth_l1_beta: float | int = 0.05
+    matcher_class_cost: float | int = 4.0
+    matcher_span_cost: float | int = 10.0
+    matcher_giou_cost: float | int = 1.0
+    iou_loss_on: str = "matched"
+    initializer_range: float | int = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # `@strict` would wrap a ValueError from its validators in its own error type: raise it plainly.
+        self.validate_architecture()
+
+    def validate_architecture(self):
+        """Raise `ValueError` naming the field and its value for any invalid setting."""
+        for name in ("video_feature_dim", "text_feature_dim", "hidden_size", "num_attention_heads"):
+            _require(getattr(self, name) > 0, name, getattr(self, name), "a positive integer")
+        for name in ("num_moment_queries", "num_decoder_layers", "decoder_ffn_dim"):
+            _require(getattr(self, name) > 0, name, getattr(self, name), "a positive integer")
+        for name in ("diffusion_steps", "reaction_steps"):
+            _require(getattr(self, name) >= 0, name, getattr(self, name), "a non-negative integer")
+        _require(
+            self.hidden_size % self.num_attention_heads == 0,
+            "hidden_size",
+            self.hidden_size,
+            f"a multiple of num_attention_heads={self.num_attention_heads}",
+        )
+        _require(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
+        _require(0 <= self.score_alpha <= 1, "score_alpha", self.score_alpha, "in [0, 1]")
+        _require_choice("fusion_type", self.fusion_type, FUSION_TYPES)
+        _require_choice("diffusion_implementation", self.diffusion_implementation, DIFFUSION_IMPLEMENTATIONS)
+        _require_choice("span_loss_type", self.span_loss_type, SPAN_LOSS_TYPES)
+        _require_choice("iou_loss_on", self.iou_loss_on, IOU_LOSS_TARGETS)
+        self._validate_dynamics()
+        self._validate_loss_weights()
+
+    def _validate_dynamics(self):
+        for name in ("diffusion_dt", "reaction_dt"):
+            _require(getattr(self, name) > 0, name, getattr(self, name), "positive")
+        rates = (
+            "diffusion_coefficient",
+            "activator_diffusion",
+            "inhibitor_diffusion",
+            "feed_rate",
+            "kill_rate",
+        )
+        for name in rates:
+            _require(getattr(self, name) > 0, name, getattr(self, name), "positive")
+        _require_euler_bound(
+            "diffusion_coefficient", self.diffusion_coefficient, "diffusion_dt", self.diffusion_dt
+        )
+        for name in ("activator_diffusion", "inhibitor_diffusion"):
+            _require_euler_bound(name, getattr(self, name), "reaction_dt", self.reaction_dt)
+        if self.enforce_turing_ordering and self.activator_diffusion <= self.inhibitor_diffusion:
+            raise ValueError(
+                f"activator_diffusion={self.activator_diffusion} must exceed inhibitor_diffusion="
+                f"{self.inhibitor_diffusion} while enforce_turing_ordering=True (D_u > D_v, section 3.4)."
+            )
+
+    def _validate_loss_weights(self):
+        names = (
+            "saliency_loss_weight",
+            "moment_loss_weight",
+            "iou_loss_weight",
+            "span_loss_coefficient",
+            "giou_loss_coefficient",
+            "class_loss_coefficient",
+            "no_object_weight",
+            "matcher_class_cost",
+            "matcher_span_cost",
+            "matcher_giou_cost",
+            "initializer_range",
+        )
+        for name in names:
+            _require(getattr(self, name) >= 0, name, getattr(self, name), "non-negative")
+        _require(self.smooth_l1_beta > 0, "smooth_l1_beta", self.smooth_l1_beta, "positive")
+
+    @classmethod
+    def from_preset(cls, name_or_path: str, **overrides) -> "RDMFConfig":
+        """Build the config of a named preset from ``hub_configs/`` (or a preset JSON path).
+
+        A preset file holds ``{"config": {...}, ...}`` (training arguments and feature layout beside it);
+        ``overrides`` replace config fields.
+        """
+        path = Path(name_or_path)
+        if path.suffix != ".json":
+            path = PRESETS_DIR / f"{name_or_path}.json"
+        if not path.is_file():
+            known = ", ".join(list_presets()) or "(none found)"
+            raise ValueError(f"unknown preset {name_or_path!r} (looked for {path}); known presets: {known}")
+        preset = json.loads(path.read_text())
+        return cls(**{**preset["config"], **overrides})
+
+
+def list_presets() -> list[str]:
+    """Names of the presets in ``hub_configs/``."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json")) if PRESETS_DIR.is_dir() else []
+
+
+def _require(condition: bool, name: str, value, expected: str) -> None:
+    if not condition:
+        raise ValueError(f"RDMFConfig.{name}={value!r} is invalid: expected {expected}.")
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    _require(value in choices, name, value, f"one of {choices}")
+
+
+def _require_euler_bound(name: str, coeff: float, dt_name: str, dt: float) -> None:
+    if dt * coeff > 0.5:
+        raise ValueError(
+            f"RDMFConfig.{name}={coeff} with {dt_name}={dt} breaks the forward-Euler bound: "
+            f"{dt_name} * {name} = {dt * coeff:g} > 1/2 (the diffusion would be unstable)."
+        )
+
+
+__all__ = ["RDMFConfig", "list_presets"]

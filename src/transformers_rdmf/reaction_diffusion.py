@@ -1,0 +1,305 @@
+"""Reaction-diffusion dynamics of RDMF, as pure tensor functions.
+
+Paper: "Turing Patterns for Multimedia: Reaction-Diffusion Multi-Modal Fusion for Language-Guided
+Video Moment Retrieval" (RDMF), sections 3.3-3.4. Equation numbers follow the project's reading of
+the paper in ``rdmf-spec.md``.
+
+Shapes: ``x``, ``u``, ``v`` are ``(batch, clips, dim)``; ``mask`` is ``(batch, clips)`` with 1 for the
+valid clips of each video. Boundaries are zero-flux (Neumann) at both ends of each video's valid
+clips, so padded clips never leak into valid ones and a padded batch gives each video what it gives
+alone. Padded positions of every output are zero.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# A discriminant this close to zero (relative to feed^2) is a double root: F=0.04, k=0.06 lands
+# exactly on it in exact arithmetic but a hair either side in floating point.
+_DISCRIMINANT_RTOL = 1e-9
+
+
+def _as_valid(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(batch, clips) mask -> (batch, clips, 1) in ``like``'s dtype."""
+    return mask.to(dtype=like.dtype).unsqueeze(-1)
+
+
+def laplacian(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Discrete Laplacian along time with zero-flux boundaries (eq. 2).
+
+    ``Lap(x)_i = x_{i+1} - 2 x_i + x_{i-1}``, where a missing or padded neighbour contributes
+    nothing (its flux is zero): at a video's first valid clip ``Lap(x)_0 = x_1 - x_0``.
+
+    Args:
+        x: ``(batch, clips, dim)``.
+        mask: ``(batch, clips)``, 1 for valid clips.
+
+    Returns:
+        ``(batch, clips, dim)``, zero at padded clips.
+    """
+    valid = _as_valid(mask, x)
+    x = x * valid
+    next_valid = F.pad(valid[:, 1:], (0, 0, 0, 1))
+    prev_valid = F.pad(valid[:, :-1], (0, 0, 1, 0))
+    next_x = F.pad(x[:, 1:], (0, 0, 0, 1))
+    prev_x = F.pad(x[:, :-1], (0, 0, 1, 0))
+    flux = next_valid * (next_x - x) + prev_valid * (prev_x - x)
+    return flux * valid
+
+
+def temporal_diffusion(
+    x: torch.Tensor, mask: torch.Tensor, coeff: float | torch.Tensor, dt: float, steps: int
+) -> torch.Tensor:
+    """Heat equation along time by forward Euler, step by step (eqs. 1-3).
+
+    ``X^(k+1) = X^(k) + dt * D * Lap(X^(k))``, ``X^(0) = x``; returns ``X^(steps)``.
+    This is the reference path; :func:`temporal_diffusion_closed_form` gives the same result in one
+    banded convolution.
+
+    Args:
+        x: ``(batch, clips, dim)``.
+        mask: ``(batch, clips)``, 1 for valid clips.
+        coeff: diffusion coefficient ``D`` (float or 0-d tensor, may require grad).
+        dt: Euler step; stable while ``dt * D <= 1/2``.
+        steps: number of steps ``K``.
+
+    Returns:
+        ``(batch, clips, dim)``, zero at padded clips.
+    """
+    x = x * _as_valid(mask, x)
+    for _ in range(steps):
+        x = x + dt * coeff * laplacian(x, mask)  # eq. 3
+    return x
+
+
+def diffusion_kernel(
+    coeff: float | torch.Tensor, dt: float, steps: int, dtype=None, device=None
+) -> torch.Tensor:
+    """Taps of ``(I + dt D Lap)^K`` in the interior: the 3-tap kernel ``(a, 1-2a, a)`` convolved K times.
+
+    Returns:
+        ``(2 * steps + 1,)``, symmetric, summing to 1; differentiable in ``coeff``.
+    """
+    a = torch.as_tensor(coeff, dtype=dtype, device=device) * dt
+    if dtype is not None:
+        a = a.to(dtype)
+    one = torch.ones((), dtype=a.dtype, device=a.device)
+    step = torch.stack([a, one - 2 * a, a]).view(1, 1, 3)
+    kernel = one.view(1, 1, 1)
+    for _ in range(steps):
+        kernel = F.conv1d(F.pad(kernel, (2, 2)), step)
+    return kernel.view(-1)
+
+
+def _reflected_index(lengths: torch.Tensor, total: int, halo: int) -> torch.Tensor:
+    """For each video, the source clip of every position in ``[-halo, total + halo)``.
+
+    Half-sample symmetric reflection (``x_{-1} = x_0, x_{-2} = x_1``), periodic with period
+    ``2 n`` so that videos shorter than the halo reflect again. Positions past a video's end map
+    into its valid clips too; the caller masks those outputs.
+
+    Returns:
+        ``(batch, total + 2 * halo)`` long.
+    """
+    positions = torch.arange(-halo, total + halo, device=lengths.device)
+    period = 2 * lengths.clamp(min=1).unsqueeze(1)
+    folded = torch.remainder(positions.unsqueeze(0), period)
+    return torch.where(folded >= period // 2, period - 1 - folded, folded)
+
+
+def _prefix_lengths(mask: torch.Tensor) -> torch.Tensor:
+    """Valid-clip counts, checking that valid clips form a prefix (padding only at the end)."""
+    mask = mask.bool()
+    lengths = mask.sum(dim=1)
+    prefix = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
+    if not torch.equal(prefix, mask):
+        raise ValueError("mask: valid clips must come first in each row (padding only at the end).")
+    return lengths
+
+
+def temporal_diffusion_closed_form(
+    x: torch.Tensor, mask: torch.Tensor, coeff: float | torch.Tensor, dt: float, steps: int
+) -> torch.Tensor:
+    """``K`` Euler steps of eqs. 1-3 applied as one banded operator ``(I + dt D Lap)^K``.
+
+    Each video's valid clips are extended by symmetric reflection (the zero-flux boundary) and the
+    ``(2K+1)``-tap kernel of :func:`diffusion_kernel` runs once as a depthwise convolution. Memory is
+    ``O(batch * (clips + 2K) * dim)``: the ``clips x clips`` operator is never formed.
+
+    Args:
+        x: ``(batch, clips, dim)``.
+        mask: ``(batch, clips)``, 1 for valid clips, which must come first in each row.
+        coeff, dt, steps: as in :func:`temporal_diffusion`.
+
+    Returns:
+        ``(batch, clips, dim)``, zero at padded clips; equal to :func:`temporal_diffusion`.
+    """
+    if steps == 0:
+        return x * _as_valid(mask, x)
+    batch, clips, dim = x.shape
+    lengths = _prefix_lengths(mask)
+    index = _reflected_index(lengths, clips, steps)  # (batch, clips + 2K)
+    extended = torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, dim))
+    kernel = diffusion_kernel(coeff, dt, steps, dtype=x.dtype, device=x.device)
+    channels = extended.transpose(1, 2).reshape(batch * dim, 1, clips + 2 * steps)
+    smoothed = F.conv1d(channels, kernel.view(1, 1, -1))  # (batch * dim, 1, clips)
+    smoothed = smoothed.view(batch, dim, clips).transpose(1, 2)
+    return smoothed * _as_valid(mask, x)
+
+
+def gray_scott_step(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor,
+    d_u: float | torch.Tensor,
+    d_v: float | torch.Tensor,
+    feed: float | torch.Tensor,
+    kill: float | torch.Tensor,
+    dt: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward-Euler step of the Gray-Scott system; both updates use the same ``(u, v)`` (eqs. 7-8)."""
+    uvv = u * v * v
+    reaction_u = -uvv + feed * (1 - u)  # eq. 5, f(U, V)
+    reaction_v = uvv - (feed + kill) * v  # eq. 6, g(U, V)
+    valid = _as_valid(mask, u)
+    u_next = u + dt * (d_u * laplacian(u, mask) + reaction_u)  # eq. 7
+    v_next = v + dt * (d_v * laplacian(v, mask) + reaction_v)  # eq. 8
+    return u_next * valid, v_next * valid
+
+
+def gray_scott_fusion(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor,
+    d_u: float | torch.Tensor,
+    d_v: float | torch.Tensor,
+    feed: float | torch.Tensor,
+    kill: float | torch.Tensor,
+    dt: float,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gray-Scott reaction-diffusion of activator ``u`` (video) and inhibitor ``v`` (text), eqs. 5-8.
+
+    ``dU/dt = D_u Lap(U) - U V^2 + F (1 - U)``, ``dV/dt = D_v Lap(V) + U V^2 - (F + k) V``, forward
+    Euler for ``steps`` steps.
+
+    Args:
+        u: ``(batch, clips, dim)`` activator concentrations.
+        v: ``(batch, clips, dim)`` inhibitor concentrations.
+        mask: ``(batch, clips)``, 1 for valid clips.
+        d_u, d_v: diffusion coefficients; feed, kill: ``F`` and ``k``. Floats or 0-d tensors.
+        dt: Euler step; steps: ``T_r``.
+
+    Returns:
+        ``(u, v)`` after ``steps`` steps, each ``(batch, clips, dim)``, zero at padded clips.
+    """
+    valid = _as_valid(mask, u)
+    u, v = u * valid, v * valid
+    for _ in range(steps):
+        u, v = gray_scott_step(u, v, mask, d_u, d_v, feed, kill, dt)
+    return u, v
+
+
+# ---------------------------------------------------------------------------------------------
+# Stability analysis (section 3.4)
+# ---------------------------------------------------------------------------------------------
+
+
+def homogeneous_steady_states(feed: float, kill: float) -> list[tuple[float, float]]:
+    """Spatially uniform equilibria ``(U, V)`` of Gray-Scott: ``F(1-U) = U V^2`` and ``U V^2 = (F+k) V``.
+
+    The trivial state ``(1, 0)`` always; when ``F >= 4 (F+k)^2``,
+    ``V = [F +- sqrt(F^2 - 4 F (F+k)^2)] / (2 (F+k))``, ``U = (F+k) / V`` (one state when the
+    discriminant is zero, e.g. ``F=0.04, k=0.06`` gives ``(0.5, 0.2)``).
+    """
+    if feed <= 0 or feed + kill <= 0:
+        raise ValueError(f"feed and feed + kill must be positive, got feed={feed}, kill={kill}")
+    states = [(1.0, 0.0)]
+    rate = feed + kill
+    discriminant = feed**2 - 4 * feed * rate**2
+    if discriminant < -_DISCRIMINANT_RTOL * feed**2:
+        return states
+    root = max(discriminant, 0.0) ** 0.5
+    for v in sorted({(feed + root) / (2 * rate), (feed - root) / (2 * rate)}, reverse=True):
+        states.append((rate / v, v))
+    return states
+
+
+def jacobian(u, v, feed, kill) -> torch.Tensor:
+    """Jacobian of the reaction terms ``(f, g)`` at ``(u, v)``: ``[[-V^2 - F, -2UV], [V^2, 2UV - (F+k)]]``.
+
+    Inputs broadcast (floats or tensors); returns ``(..., 2, 2)`` in float64 for Python floats.
+    """
+    u, v, feed, kill = (torch.as_tensor(t, dtype=torch.float64) for t in (u, v, feed, kill))
+    u, v, feed, kill = torch.broadcast_tensors(u, v, feed, kill)
+    row_u = torch.stack([-v * v - feed, -2 * u * v], dim=-1)
+    row_v = torch.stack([v * v, 2 * u * v - (feed + kill)], dim=-1)
+    return torch.stack([row_u, row_v], dim=-2)
+
+
+def jacobian_eigenvalues(u, v, feed, kill) -> torch.Tensor:
+    """Complex eigenvalues ``(..., 2)`` of :func:`jacobian`; at ``(1, 0)`` they are ``-F`` and ``-(F+k)``."""
+    return torch.linalg.eigvals(jacobian(u, v, feed, kill))
+
+
+def dispersion_relation(u, v, feed, kill, d_u, d_v, wavenumbers: torch.Tensor) -> torch.Tensor:
+    """Largest real part of the eigenvalues of ``J - q^2 diag(D_u, D_v)`` for each wavenumber ``q``.
+
+    A perturbation ``exp(i q x)`` of the uniform state grows when this is positive. On the clip
+    lattice the Laplacian's eigenvalues are ``-4 sin^2(q / 2)``: pass ``q^2`` accordingly.
+
+    Returns:
+        ``(num_wavenumbers,)`` float64.
+    """
+    q2 = torch.as_tensor(wavenumbers, dtype=torch.float64) ** 2
+    diffusion = torch.diag(torch.tensor([float(d_u), float(d_v)], dtype=torch.float64))
+    matrices = jacobian(u, v, feed, kill) - q2.view(-1, 1, 1) * diffusion
+    return torch.linalg.eigvals(matrices).real.max(dim=-1).values
+
+
+@dataclass
+class TuringAnalysis:
+    """Outcome of :func:`turing_instability` at one homogeneous state."""
+
+    state: tuple[float, float]
+    trace: float
+    determinant: float
+    stable_without_diffusion: bool
+    unstable_with_diffusion: bool
+    critical_wavenumber: float | None
+
+    @property
+    def turing_unstable(self) -> bool:
+        """Stable to uniform perturbations, unstable to some spatial ones: the Turing mechanism."""
+        return self.stable_without_diffusion and self.unstable_with_diffusion
+
+
+def turing_instability(u, v, feed, kill, d_u, d_v) -> TuringAnalysis:
+    """Turing conditions at the state ``(u, v)`` for diffusion coefficients ``d_u``, ``d_v``.
+
+    Without diffusion the state is stable when ``tr J < 0`` and ``det J > 0``. With diffusion a
+    wavenumber ``q`` destabilises it when ``h(q^2) = D_u D_v q^4 - (D_v J_uu + D_u J_vv) q^2 + det J < 0``,
+    possible iff ``D_v J_uu + D_u J_vv > 0`` and ``(D_v J_uu + D_u J_vv)^2 > 4 D_u D_v det J``; the most
+    unstable ``q^2 = (D_v J_uu + D_u J_vv) / (2 D_u D_v)``. Requires different rates, which is why RDMF
+    keeps ``D_u > D_v``.
+    """
+    jac = jacobian(u, v, feed, kill)
+    j_uu, j_uv, j_vu, j_vv = (float(t) for t in jac.reshape(4))
+    trace, determinant = j_uu + j_vv, j_uu * j_vv - j_uv * j_vu
+    mixed = float(d_v) * j_uu + float(d_u) * j_vv
+    unstable = mixed > 0 and mixed**2 > 4 * float(d_u) * float(d_v) * determinant
+    critical = (mixed / (2 * float(d_u) * float(d_v))) ** 0.5 if mixed > 0 else None
+    return TuringAnalysis(
+        state=(float(u), float(v)),
+        trace=trace,
+        determinant=determinant,
+        stable_without_diffusion=trace < 0 and determinant > 0,
+        unstable_with_diffusion=unstable,
+        critical_wavenumber=critical,
+    )
+
+
+def euler_stability_bound(dt: float) -> float:
+    """Largest diffusion coefficient forward Euler tolerates on the 3-tap Laplacian: ``D <= 1 / (2 dt)``."""
+    return 0.5 / dt
