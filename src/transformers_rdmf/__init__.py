@@ -1,3 +1,24 @@
 """transformers_rdmf: RDMF (Reaction-Diffusion Multimodal Fusion) on Hugging Face transformers."""
 
+from .auto import AutoModelForMomentRetrieval
+from .configuration_rdmf import RDMFConfig, list_presets
+from .modeling_rdmf import (
+    RDMFForMomentRetrieval,
+    RDMFModel,
+    RDMFModelOutput,
+    RDMFMomentRetrievalOutput,
+    RDMFPreTrainedModel,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AutoModelForMomentRetrieval",
+    "RDMFConfig",
+    "RDMFForMomentRetrieval",
+    "RDMFModel",
+    "RDMFModelOutput",
+    "RDMFMomentRetrievalOutput",
+    "RDMFPreTrainedModel",
+    "list_presets",
+]

@@ -65,6 +65,7 @@ class RDMFConfig(PreTrainedConfig):
     """
 
     model_type = "rdmf"
+    _auto_class = "AutoConfig"  # save_pretrained copies this file for trust_remote_code
 
     video_feature_dim: int = 2816
     text_feature_dim: int = 512

@@ -1,0 +1,205 @@
+"""Hungarian matcher and the RDMF losses (section 3.6).
+
+``L = lambda_1 L_sal + lambda_2 L_mr + lambda_3 L_iou`` (eq. 17), with ``L_mr`` the DETR set loss
+(span regression + generalised IoU + foreground/background cross-entropy) after Hungarian matching.
+Every normaliser is a count summed over processes, so data-parallel training on shards gives the same
+gradients as one process on the whole batch.
+"""
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from .span_utils import generalized_temporal_iou, span_cxw_to_xx, temporal_iou
+
+FOREGROUND, BACKGROUND = 0, 1
+
+
+class RDMFHungarianMatcher(nn.Module):
+    """One-to-one assignment of predicted spans to ground-truth spans, per video.
+
+    Cost: ``-class_cost * p_fg + span_cost * L1(cxw) - giou_cost * GIoU``, minimised with
+    ``scipy.optimize.linear_sum_assignment``.
+    """
+
+    def __init__(self, class_cost: float = 4.0, span_cost: float = 10.0, giou_cost: float = 1.0):
+        super().__init__()
+        self.class_cost, self.span_cost, self.giou_cost = class_cost, span_cost, giou_cost
+
+    def cost_matrices(self, logits: torch.Tensor, pred_spans: torch.Tensor, target_spans: list[torch.Tensor]):
+        """Per video, the ``(num_queries, n_i)`` matching cost."""
+        probs = logits.softmax(-1)[..., FOREGROUND]  # (batch, queries)
+        costs = []
+        for prob, spans, targets in zip(probs, pred_spans, target_spans):
+            targets = targets.to(spans)
+            cost = -self.class_cost * prob.unsqueeze(1)
+            cost = cost + self.span_cost * torch.cdist(spans, targets, p=1)
+            giou = generalized_temporal_iou(span_cxw_to_xx(spans), span_cxw_to_xx(targets))
+            costs.append(cost - self.giou_cost * giou)
+        return costs
+
+    @torch.no_grad()
+    def forward(self, logits: torch.Tensor, pred_spans: torch.Tensor, target_spans: list[torch.Tensor]):
+        """Match predictions to targets.
+
+        Args:
+            logits: ``(batch, queries, 2)`` foreground/background logits.
+            pred_spans: ``(batch, queries, 2)`` normalised (center, width).
+            target_spans: ``batch`` tensors ``(n_i, 2)`` normalised (center, width); ``n_i`` may be 0.
+
+        Returns:
+            ``batch`` pairs ``(query_index, target_index)`` of long tensors of length ``min(queries, n_i)``.
+        """
+        matches = []
+        for cost in self.cost_matrices(logits.float(), pred_spans.float(), target_spans):
+            rows, cols = linear_sum_assignment(cost.cpu().numpy())
+            matches.append((torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)))
+        return matches
+
+
+def global_mean_count(count: torch.Tensor) -> torch.Tensor:
+    """``count`` summed over processes and divided by their number (itself outside distributed runs), >= 1e-6.
+
+    Dividing a local sum by this, then averaging gradients over processes (DDP), equals dividing the
+    global sum by the global count.
+    """
+    count = count.detach().float()
+    if dist.is_available() and dist.is_initialized():
+        count = count.clone()
+        dist.all_reduce(count)
+        count = count / dist.get_world_size()
+    return count.clamp(min=1e-6)
+
+
+def saliency_loss(saliency_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``L_sal``: binary cross-entropy of ``s_i = sigmoid(logit_i)`` against targets in [0, 1], over valid clips.
+
+    Args:
+        saliency_logits, targets, mask: ``(batch, clips)``.
+    """
+    mask = mask.to(saliency_logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(
+        saliency_logits, targets.to(saliency_logits.dtype), reduction="none"
+    )
+    return (bce * mask).sum() / global_mean_count(mask.sum())
+
+
+class RDMFLoss(nn.Module):
+    """The weighted sum of eq. 17, with every term returned for logging.
+
+    ``forward`` takes the head outputs of each decoder layer (the last one first) and the labels, and
+    returns ``(loss, terms)``; ``terms`` holds ``loss_saliency``, ``loss_moment``, ``loss_span``,
+    ``loss_giou``, ``loss_class`` and ``loss_iou`` of the last layer (auxiliary layers add to ``loss``).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.matcher = RDMFHungarianMatcher(
+            config.matcher_class_cost, config.matcher_span_cost, config.matcher_giou_cost
+        )
+
+    def set_loss(self, logits, pred_spans, pred_ious, target_spans) -> dict[str, torch.Tensor]:
+        """``L_mr`` terms and ``L_iou`` for one decoder layer's predictions."""
+        matches = self.matcher(logits, pred_spans, target_spans)
+        batch_index = torch.cat([torch.full_like(rows, i) for i, (rows, _) in enumerate(matches)])
+        query_index = torch.cat([rows for rows, _ in matches])
+        matched_pred = pred_spans[batch_index, query_index]  # (num_matched, 2)
+        matched_target = torch.cat([t[cols] for t, (_, cols) in zip(target_spans, matches)]).to(matched_pred)
+        num_spans = global_mean_count(torch.tensor(float(len(query_index)), device=logits.device))
+
+        terms = {"loss_class": self.class_loss(logits, batch_index, query_index)}
+        terms["loss_span"] = self.span_regression(matched_pred, matched_target).sum() / num_spans
+        pred_xx, target_xx = span_cxw_to_xx(matched_pred), span_cxw_to_xx(matched_target)
+        matched_iou = torch.diagonal(temporal_iou(pred_xx, target_xx))
+        if self.config.use_giou_loss:
+            giou = torch.diagonal(generalized_temporal_iou(pred_xx, target_xx))
+            terms["loss_giou"] = (1 - giou).sum() / num_spans
+        else:
+            terms["loss_giou"] = matched_pred.new_zeros(())
+        terms["loss_moment"] = (
+            self.config.span_loss_coefficient * terms["loss_span"]
+            + self.config.giou_loss_coefficient * terms["loss_giou"]
+            + self.config.class_loss_coefficient * terms["loss_class"]
+        )
+        if pred_ious is not None:
+            terms["loss_iou"] = self.iou_loss(
+                pred_ious, pred_spans, target_spans, matches, matched_iou, num_spans
+            )
+        return terms
+
+    def class_loss(self, logits, batch_index, query_index) -> torch.Tensor:
+        """Foreground for matched queries, background (down-weighted by ``no_object_weight``) for the rest."""
+        target = torch.full(logits.shape[:2], BACKGROUND, dtype=torch.long, device=logits.device)
+        target[batch_index, query_index] = FOREGROUND
+        weight = torch.tensor([1.0, self.config.no_object_weight], dtype=logits.dtype, device=logits.device)
+        ce = F.cross_entropy(logits.transpose(1, 2), target, weight=weight, reduction="sum")
+        return ce / global_mean_count(weight[target].sum())
+
+    def span_regression(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.config.span_loss_type == "l1":
+            return F.l1_loss(pred, target, reduction="none")
+        return F.smooth_l1_loss(pred, target, reduction="none", beta=self.config.smooth_l1_beta)
+
+    def iou_loss(self, pred_ious, pred_spans, target_spans, matches, matched_iou, num_spans) -> torch.Tensor:
+        """``L_iou``: L1 between the predicted IoU and the true IoU (a fixed target, not differentiated)."""
+        if self.config.iou_loss_on == "matched":
+            predicted = torch.cat([p[rows] for p, (rows, _) in zip(pred_ious, matches)])
+            return (predicted - matched_iou.detach()).abs().sum() / num_spans
+        best = []
+        for spans, targets in zip(pred_spans, target_spans):
+            if len(targets) == 0:
+                best.append(spans.new_zeros(len(spans)))
+            else:
+                iou = temporal_iou(span_cxw_to_xx(spans), span_cxw_to_xx(targets.to(spans)))
+                best.append(iou.max(dim=1).values)
+        best = torch.stack(best).detach()
+        count = global_mean_count(torch.tensor(float(best.numel()), device=best.device))
+        return (pred_ious - best).abs().sum() / count
+
+    def forward(self, layer_outputs, saliency_logits, video_mask, labels) -> tuple[torch.Tensor, dict]:
+        """Total loss (eq. 17) and its terms.
+
+        Args:
+            layer_outputs: list of ``(logits, pred_spans, pred_ious or None)`` per decoder layer, last first.
+            saliency_logits: ``(batch, clips)``; video_mask: ``(batch, clips)``.
+            labels: ``batch`` dicts with ``spans`` ``(n_i, 2)`` normalised (center, width) and ``saliency``
+                ``(clips,)`` targets in [0, 1].
+        """
+        target_spans, saliency_targets = _unpack_labels(labels, video_mask)
+        cfg = self.config
+        terms = {"loss_saliency": saliency_loss(saliency_logits, saliency_targets, video_mask)}
+        total = cfg.saliency_loss_weight * terms["loss_saliency"]
+        for depth, (logits, spans, ious) in enumerate(layer_outputs):
+            layer_terms = self.set_loss(logits, spans, ious, target_spans)
+            total = total + cfg.moment_loss_weight * layer_terms["loss_moment"]
+            if "loss_iou" in layer_terms:
+                total = total + cfg.iou_loss_weight * layer_terms["loss_iou"]
+            if depth == 0:
+                terms.update(layer_terms)
+        return total, terms
+
+
+def _unpack_labels(labels, video_mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    batch, clips = video_mask.shape
+    if len(labels) != batch:
+        raise ValueError(f"labels: expected {batch} dicts (one per video), got {len(labels)}.")
+    spans, saliency = [], []
+    for i, label in enumerate(labels):
+        missing = {"spans", "saliency"} - set(label)
+        if missing:
+            raise ValueError(
+                f"labels[{i}] lacks {sorted(missing)}: expected keys 'spans' (n, 2) and 'saliency' (clips,)."
+            )
+        span = torch.as_tensor(label["spans"], dtype=torch.float32, device=video_mask.device).reshape(-1, 2)
+        target = torch.as_tensor(label["saliency"], dtype=torch.float32, device=video_mask.device)
+        if target.shape != (clips,):
+            raise ValueError(f"labels[{i}]['saliency'] has shape {tuple(target.shape)}; expected ({clips},).")
+        spans.append(span)
+        saliency.append(target)
+    return spans, torch.stack(saliency)
+
+
+__all__ = ["RDMFHungarianMatcher", "RDMFLoss", "saliency_loss"]

@@ -1,0 +1,561 @@
+"""PyTorch RDMF: Reaction-Diffusion Multimodal Fusion for video moment retrieval and highlight detection.
+
+Paper: "Turing Patterns for Multimedia: Reaction-Diffusion Multi-Modal Fusion for Language-Guided Video
+Moment Retrieval". Clip features diffuse along time (heat equation, eqs. 1-3), react with the query's
+sentence vector through Gray-Scott dynamics (eqs. 5-8), a saliency head scores every clip (eq. 12) and a
+DETR-style decoder with an IoU-confidence head returns ranked moments (eq. 13).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
+
+from .configuration_rdmf import RDMFConfig
+from .loss_rdmf import FOREGROUND, RDMFLoss
+from .reaction_diffusion import (
+    euler_stability_bound,
+    gray_scott_fusion,
+    temporal_diffusion,
+    temporal_diffusion_closed_form,
+)
+
+
+@dataclass
+class RDMFModelOutput(ModelOutput):
+    """Output of :class:`RDMFModel`.
+
+    Args:
+        last_hidden_state: ``(batch, clips, hidden_size)`` fused clip features (zero at padded clips).
+        saliency_logits: ``(batch, clips)`` logits of the per-clip saliency ``s_i`` (eq. 12).
+        video_mask: ``(batch, clips)`` the mask used (1 = valid clip).
+        diffused_features: ``(batch, clips, hidden_size)`` projected clip features after temporal diffusion.
+        sentence_embedding: ``(batch, hidden_size)`` the projected sentence vector ``q P_t`` (eq. 4).
+        activator: ``(batch, clips, hidden_size)`` ``U`` after ``T_r`` Gray-Scott steps (reaction-diffusion only).
+        inhibitor: ``(batch, clips, hidden_size)`` ``V`` after ``T_r`` Gray-Scott steps (reaction-diffusion only).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    saliency_logits: torch.FloatTensor | None = None
+    video_mask: torch.LongTensor | None = None
+    diffused_features: torch.FloatTensor | None = None
+    sentence_embedding: torch.FloatTensor | None = None
+    activator: torch.FloatTensor | None = None
+    inhibitor: torch.FloatTensor | None = None
+
+
+@dataclass
+class RDMFMomentRetrievalOutput(ModelOutput):
+    """Output of :class:`RDMFForMomentRetrieval`.
+
+    Args:
+        loss: ``()`` the total loss of eq. 17, when ``labels`` are given.
+        loss_dict: the terms of the loss (``loss_saliency``, ``loss_moment``, ``loss_span``, ``loss_giou``,
+            ``loss_class``, ``loss_iou``), each ``()``, when ``labels`` are given.
+        pred_spans: ``(batch, num_moment_queries, 2)`` normalised (center, width) in [0, 1].
+        logits: ``(batch, num_moment_queries, 2)`` foreground / background logits.
+        pred_ious: ``(batch, num_moment_queries)`` predicted IoU with the ground truth, in [0, 1]
+            (``None`` without the IoU head).
+        scores: ``(batch, num_moment_queries)`` ranking score of eq. 13, ``p^(1-alpha) * iou^alpha``.
+        saliency_logits: ``(batch, clips)`` per-clip saliency logits (eq. 12).
+        last_hidden_state: ``(batch, clips, hidden_size)`` fused clip features.
+        video_mask: ``(batch, clips)`` the mask used.
+        decoder_hidden_states: ``(num_decoder_layers, batch, num_moment_queries, hidden_size)``.
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_dict: dict | None = None
+    pred_spans: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    pred_ious: torch.FloatTensor | None = None
+    scores: torch.FloatTensor | None = None
+    saliency_logits: torch.FloatTensor | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+    video_mask: torch.LongTensor | None = None
+    decoder_hidden_states: torch.FloatTensor | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+
+
+def bounded_parameter(raw: torch.Tensor, upper: float) -> torch.Tensor:
+    """``upper * sigmoid(raw)``: keeps a coefficient in ``(0, upper)`` whatever the optimiser does."""
+    return upper * torch.sigmoid(raw)
+
+
+def inverse_bounded(value: float, upper: float) -> float:
+    """The ``raw`` for which :func:`bounded_parameter` gives ``value``."""
+    ratio = value / upper
+    return math.log(ratio / (1 - ratio))
+
+
+def inverse_softplus(value: float) -> float:
+    return value + math.log(-math.expm1(-value))
+
+
+class RDMFTemporalDiffusion(nn.Module):
+    """Heat equation along time (eqs. 1-3) with a learnable coefficient ``D`` in ``(0, 1/(2 dt))``.
+
+    The stability bound holds by construction (``D = bound * sigmoid(raw)``), so no clamp is needed.
+    """
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        self.steps, self.dt = config.diffusion_steps, config.diffusion_dt
+        self.implementation = config.diffusion_implementation
+        self.bound = euler_stability_bound(config.diffusion_dt)
+        self.raw_coefficient = nn.Parameter(torch.empty(()))
+
+    @property
+    def coefficient(self) -> torch.Tensor:
+        return bounded_parameter(self.raw_coefficient, self.bound)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, clips, dim)`` -> ``(batch, clips, dim)``."""
+        diffuse = (
+            temporal_diffusion_closed_form if self.implementation == "closed_form" else temporal_diffusion
+        )
+        return diffuse(features, mask, self.coefficient, self.dt, self.steps)
+
+
+class RDMFReactionDiffusionFusion(nn.Module):
+    """Gray-Scott fusion of clip features (activator ``U``) with the sentence vector (inhibitor ``V``), eqs. 5-8.
+
+    Concentrations (**project choice**): the projected features are layer-normalised and mapped into
+    (0, 1) by a sigmoid before the cubic dynamics; the final ``U`` is projected back and added to the
+    normalised features (residual) under a LayerNorm, so the heads see well-scaled features.
+    ``D_u > D_v`` is kept by construction when ``enforce_turing_ordering`` is set: ``D_v = D_u * sigmoid(raw)``.
+    """
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        self.config = config
+        self.bound = euler_stability_bound(config.reaction_dt)
+        self.activator_norm = nn.LayerNorm(config.hidden_size)
+        self.inhibitor_norm = nn.LayerNorm(config.hidden_size)
+        self.output_projection = nn.Linear(config.hidden_size, config.hidden_size)
+        self.output_norm = nn.LayerNorm(config.hidden_size)
+        self.raw_activator_diffusion = nn.Parameter(torch.empty(()))
+        self.raw_inhibitor_diffusion = nn.Parameter(torch.empty(()))
+        self.raw_feed_rate = nn.Parameter(torch.empty(()))
+        self.raw_kill_rate = nn.Parameter(torch.empty(()))
+        for parameter in self.reaction_parameters():
+            parameter.requires_grad_(config.learnable_reaction_parameters)
+
+    def reaction_parameters(self) -> list[nn.Parameter]:
+        return [
+            self.raw_activator_diffusion,
+            self.raw_inhibitor_diffusion,
+            self.raw_feed_rate,
+            self.raw_kill_rate,
+        ]
+
+    def initial_raw_values(self) -> list[float]:
+        """Raw values giving the configured ``D_u, D_v, F, k``."""
+        cfg = self.config
+        raw_d_u = inverse_bounded(cfg.activator_diffusion, self.bound)
+        if cfg.enforce_turing_ordering:
+            raw_d_v = inverse_bounded(cfg.inhibitor_diffusion, cfg.activator_diffusion)
+        else:
+            raw_d_v = inverse_bounded(cfg.inhibitor_diffusion, self.bound)
+        return [raw_d_u, raw_d_v, inverse_softplus(cfg.feed_rate), inverse_softplus(cfg.kill_rate)]
+
+    def rates(self) -> dict[str, torch.Tensor]:
+        """The current ``D_u, D_v, F, k`` as 0-d tensors."""
+        d_u = bounded_parameter(self.raw_activator_diffusion, self.bound)
+        upper_v = d_u if self.config.enforce_turing_ordering else self.bound
+        return {
+            "d_u": d_u,
+            "d_v": bounded_parameter(self.raw_inhibitor_diffusion, upper_v),
+            "feed": nn.functional.softplus(self.raw_feed_rate),
+            "kill": nn.functional.softplus(self.raw_kill_rate),
+        }
+
+    def forward(self, video: torch.Tensor, sentence: torch.Tensor, mask: torch.Tensor):
+        """Fuse.
+
+        Args:
+            video: ``(batch, clips, hidden)`` diffused, projected clip features ``X~ P_v``.
+            sentence: ``(batch, hidden)`` projected sentence vector ``q P_t``.
+            mask: ``(batch, clips)``.
+
+        Returns:
+            ``(fused, u, v)``, each ``(batch, clips, hidden)``.
+        """
+        video = self.activator_norm(video)
+        u = torch.sigmoid(video)
+        v = torch.sigmoid(self.inhibitor_norm(sentence)).unsqueeze(1).expand_as(u)  # V = 1_L (q P_t)^T
+        rates = self.rates()
+        u, v = gray_scott_fusion(
+            u, v, mask, **rates, dt=self.config.reaction_dt, steps=self.config.reaction_steps
+        )
+        fused = self.output_norm(video + self.output_projection(u))
+        return fused * mask.unsqueeze(-1).to(fused.dtype), u, v
+
+
+class RDMFCrossAttentionFusion(nn.Module):
+    """The "w/o RD" ablation: clips attend to the query tokens (``O(clips * tokens * hidden)``)."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(
+            config.hidden_size, config.num_attention_heads, dropout=config.dropout, batch_first=True
+        )
+        self.norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(
+        self, video: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, token_mask: torch.Tensor
+    ):
+        """``video`` ``(batch, clips, hidden)`` attends to ``tokens`` ``(batch, tokens, hidden)``."""
+        attended, _ = self.attention(
+            video, tokens, tokens, key_padding_mask=~token_mask.bool(), need_weights=False
+        )
+        fused = self.norm(video + attended)
+        return fused * mask.unsqueeze(-1).to(fused.dtype)
+
+
+def normalized_position_embedding(mask: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Sine embedding of each clip's relative position ``(i + 0.5) / n_valid`` in its video.
+
+    Spans are predicted relative to the video's duration, so positions are too.
+
+    Returns:
+        ``(batch, clips, dim)``.
+    """
+    lengths = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)
+    positions = (torch.arange(mask.shape[1], device=mask.device, dtype=torch.float32) + 0.5) / lengths
+    frequencies = temperature ** (torch.arange(dim // 2, device=mask.device, dtype=torch.float32) * 2 / dim)
+    angles = 2 * math.pi * positions.unsqueeze(-1) / frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class RDMFMLP(nn.Module):
+    """A small MLP with ReLU between layers (DETR's span head)."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int):
+        super().__init__()
+        dims = [input_dim] + [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = nn.functional.relu(x)
+        return x
+
+
+class RDMFDecoderLayer(nn.Module):
+    """DETR decoder layer (post-norm): self-attention of moment queries, cross-attention to clips, FFN."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        d, heads, p = config.hidden_size, config.num_attention_heads, config.dropout
+        self.self_attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
+        self.cross_attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(d, config.decoder_ffn_dim),
+            nn.ReLU(),
+            nn.Dropout(p),
+            nn.Linear(config.decoder_ffn_dim, d),
+        )
+        self.self_attention_norm = nn.LayerNorm(d)
+        self.cross_attention_norm = nn.LayerNorm(d)
+        self.feed_forward_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, queries, query_position, memory, memory_position, memory_padding):
+        """``queries`` ``(batch, num_queries, hidden)`` attend to ``memory`` ``(batch, clips, hidden)``."""
+        q = queries + query_position
+        attended, _ = self.self_attention(q, q, queries, need_weights=False)
+        queries = self.self_attention_norm(queries + self.dropout(attended))
+        attended, _ = self.cross_attention(
+            queries + query_position,
+            memory + memory_position,
+            memory,
+            key_padding_mask=memory_padding,
+            need_weights=False,
+        )
+        queries = self.cross_attention_norm(queries + self.dropout(attended))
+        return self.feed_forward_norm(queries + self.dropout(self.feed_forward(queries)))
+
+
+class RDMFDecoder(nn.Module):
+    """Stack of :class:`RDMFDecoderLayer`; returns every layer's normalised output for auxiliary losses."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(RDMFDecoderLayer(config) for _ in range(config.num_decoder_layers))
+        self.norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(self, query_position, memory, memory_position, memory_padding) -> torch.Tensor:
+        """Returns ``(num_layers, batch, num_queries, hidden)``."""
+        queries = torch.zeros_like(query_position)
+        states = []
+        for layer in self.layers:
+            queries = layer(queries, query_position, memory, memory_position, memory_padding)
+            states.append(self.norm(queries))
+        return torch.stack(states)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+
+class RDMFPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the Hugging Face plumbing shared by the RDMF models."""
+
+    config_class = RDMFConfig
+    base_model_prefix = "rdmf"
+    main_input_name = "video_features"
+    _auto_class = "AutoModel"  # save_pretrained copies this file and its imports for trust_remote_code
+    _no_split_modules = ["RDMFDecoderLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, nn.MultiheadAttention):
+            init.xavier_uniform_(module.in_proj_weight)
+            init.zeros_(module.in_proj_bias)
+        elif isinstance(module, RDMFTemporalDiffusion):
+            init.constant_(
+                module.raw_coefficient, inverse_bounded(self.config.diffusion_coefficient, module.bound)
+            )
+        elif isinstance(module, RDMFReactionDiffusionFusion):
+            for parameter, value in zip(module.reaction_parameters(), module.initial_raw_values()):
+                init.constant_(parameter, value)
+
+
+class RDMFModel(RDMFPreTrainedModel):
+    """RDMF encoder: projections, temporal diffusion, reaction-diffusion (or cross-attention) fusion, saliency head.
+
+    Takes pre-extracted clip features and query token features; returns fused clip features and
+    per-clip saliency logits.
+    """
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__(config)
+        self.video_projection = nn.Linear(config.video_feature_dim, config.hidden_size)  # P_v
+        self.text_projection = nn.Linear(config.text_feature_dim, config.hidden_size)  # P_t
+        self.dropout = nn.Dropout(config.dropout)
+        self.temporal_diffusion = RDMFTemporalDiffusion(config) if config.use_temporal_diffusion else None
+        if config.fusion_type == "reaction_diffusion":
+            self.fusion = RDMFReactionDiffusionFusion(config)
+        else:
+            self.fusion = RDMFCrossAttentionFusion(config)
+        self.saliency_head = nn.Linear(config.hidden_size, 1)  # eq. 12
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        video_features: torch.FloatTensor,
+        text_features: torch.FloatTensor,
+        video_mask: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> RDMFModelOutput:
+        """Encode and fuse.
+
+        Args:
+            video_features: ``(batch, clips, video_feature_dim)`` pre-extracted clip features.
+            text_features: ``(batch, tokens, text_feature_dim)`` query token features.
+            video_mask: ``(batch, clips)`` 1 for valid clips, which come first in each row; all ones if None.
+            text_mask: ``(batch, tokens)`` 1 for valid tokens; all ones if None.
+        """
+        video_mask, text_mask = self._check_inputs(video_features, text_features, video_mask, text_mask)
+        valid = video_mask.unsqueeze(-1).to(video_features.dtype)
+        # Diffusion with a scalar D commutes with the affine projection (it preserves constants), so
+        # diffusing after P_v equals eq. 3 on the raw features, at hidden_size instead of the input width.
+        video = self.video_projection(video_features) * valid
+        if self.temporal_diffusion is not None:
+            video = self.temporal_diffusion(video, video_mask)
+        video = self.dropout(video)
+        tokens = self.dropout(self.text_projection(text_features))
+        sentence = masked_mean(tokens, text_mask)  # eq. 4 (then P_t, which commutes with the mean)
+
+        activator = inhibitor = None
+        if isinstance(self.fusion, RDMFReactionDiffusionFusion):
+            fused, activator, inhibitor = self.fusion(video, sentence, video_mask)
+        else:
+            fused = self.fusion(video, tokens, video_mask, text_mask)
+        saliency_logits = self.saliency_head(fused).squeeze(-1)
+        saliency_logits = saliency_logits.masked_fill(
+            ~video_mask.bool(), torch.finfo(saliency_logits.dtype).min
+        )
+        return RDMFModelOutput(
+            last_hidden_state=fused,
+            saliency_logits=saliency_logits,
+            video_mask=video_mask,
+            diffused_features=video,
+            sentence_embedding=sentence,
+            activator=activator,
+            inhibitor=inhibitor,
+        )
+
+    def _check_inputs(self, video_features, text_features, video_mask, text_mask):
+        """Validate shapes, widths, masks and values; return the masks (long)."""
+        cfg = self.config
+        _check_features("video_features", video_features, cfg.video_feature_dim, "video_feature_dim", "clips")
+        _check_features("text_features", text_features, cfg.text_feature_dim, "text_feature_dim", "tokens")
+        if video_features.shape[0] != text_features.shape[0]:
+            raise ValueError(
+                f"video_features has batch size {video_features.shape[0]} but text_features has {text_features.shape[0]}."
+            )
+        video_mask = _check_mask("video_mask", video_mask, video_features, prefix=True)
+        text_mask = _check_mask("text_mask", text_mask, text_features, prefix=False)
+        return video_mask, text_mask
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over valid positions: ``(batch, n, dim)``, ``(batch, n)`` -> ``(batch, dim)``."""
+    weights = mask.to(x.dtype).unsqueeze(-1)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
+def _check_features(name: str, features, width: int, width_field: str, axis: str) -> None:
+    if not isinstance(features, torch.Tensor) or features.dim() != 3:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"{name}: expected a tensor (batch, {axis}, {width}), got {shape}.")
+    if features.shape[1] == 0:
+        raise ValueError(f"{name}: has zero {axis} (shape {tuple(features.shape)}); at least one is needed.")
+    if features.shape[2] != width:
+        raise ValueError(
+            f"{name}: expected feature width {width} (config.{width_field}), got {features.shape[2]} "
+            f"(shape {tuple(features.shape)})."
+        )
+    if not torch.isfinite(features).all():
+        bad = (~torch.isfinite(features)).nonzero()[0].tolist()
+        raise ValueError(f"{name}: contains NaN or infinite values (first at index {bad}).")
+
+
+def _check_mask(name: str, mask, features: torch.Tensor, prefix: bool) -> torch.Tensor:
+    batch, length = features.shape[:2]
+    if mask is None:
+        return torch.ones(batch, length, dtype=torch.long, device=features.device)
+    if tuple(mask.shape) != (batch, length):
+        raise ValueError(
+            f"{name}: expected shape ({batch}, {length}) to match the features, got {tuple(mask.shape)}."
+        )
+    mask = mask.to(device=features.device).long()
+    empty = (mask.sum(dim=1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"{name}: rows {empty} have no valid entry (all-zero mask).")
+    if prefix:
+        lengths = mask.sum(dim=1, keepdim=True)
+        if not torch.equal(mask.bool(), torch.arange(length, device=mask.device) < lengths):
+            raise ValueError(f"{name}: valid clips must come first in each row (padding only at the end).")
+    return mask
+
+
+class RDMFForMomentRetrieval(RDMFPreTrainedModel):
+    """RDMF with the DETR-style moment head (section 3.5) and the loss of eq. 17.
+
+    ``num_moment_queries`` learned queries decode against the fused clip features; each predicts a span
+    (center, width) relative to the video's duration, a foreground logit and (optionally) its IoU with
+    the ground truth. Their ranking score is eq. 13.
+    """
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__(config)
+        d = config.hidden_size
+        self.rdmf = RDMFModel(config)
+        self.query_embeddings = nn.Embedding(config.num_moment_queries, d)
+        self.decoder = RDMFDecoder(config)
+        self.span_head = RDMFMLP(d, d, 2, num_layers=3)
+        self.class_head = nn.Linear(d, 2)
+        self.iou_head = RDMFMLP(d, d, 1, num_layers=2) if config.use_iou_head else None
+        self.criterion = RDMFLoss(config)
+        self.post_init()
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map["AutoModelForMomentRetrieval"] = "modeling_rdmf.RDMFForMomentRetrieval"
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def predict_heads(self, hidden: torch.Tensor):
+        """Decoder states ``(..., num_queries, hidden)`` -> spans ``(..., 2)``, logits ``(..., 2)``, IoUs or None."""
+        spans = self.span_head(hidden).sigmoid()
+        logits = self.class_head(hidden)
+        ious = self.iou_head(hidden).squeeze(-1).sigmoid() if self.iou_head is not None else None
+        return spans, logits, ious
+
+    def ranking_scores(self, logits: torch.Tensor, ious: torch.Tensor | None) -> torch.Tensor:
+        """Eq. 13: ``p^(1-alpha) * iou^alpha`` with ``p`` the foreground probability (``p`` without the IoU head)."""
+        probability = logits.softmax(-1)[..., FOREGROUND]
+        if ious is None:
+            return probability
+        alpha = self.config.score_alpha
+        return probability.pow(1 - alpha) * ious.clamp(min=0, max=1).pow(alpha)
+
+    @can_return_tuple
+    def forward(
+        self,
+        video_features: torch.FloatTensor,
+        text_features: torch.FloatTensor,
+        video_mask: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        labels: list[dict[str, torch.Tensor]] | None = None,
+        **kwargs,
+    ) -> RDMFMomentRetrievalOutput:
+        """Predict moments and saliency; with ``labels``, also the loss.
+
+        Args:
+            video_features, text_features, video_mask, text_mask: as :meth:`RDMFModel.forward`.
+            labels: one dict per video: ``spans`` ``(n_i, 2)`` normalised (center, width) ground-truth
+                windows (``n_i`` may be 0) and ``saliency`` ``(clips,)`` targets in [0, 1].
+        """
+        encoded = self.rdmf(video_features, text_features, video_mask, text_mask)
+        memory, mask = encoded.last_hidden_state, encoded.video_mask
+        batch = memory.shape[0]
+        query_position = self.query_embeddings.weight.unsqueeze(0).expand(batch, -1, -1)
+        memory_position = normalized_position_embedding(mask, memory.shape[-1]).to(memory.dtype)
+        states = self.decoder(query_position, memory, memory_position, ~mask.bool())
+        spans, logits, ious = self.predict_heads(states)  # each with a leading (num_layers,) axis
+
+        loss = loss_dict = None
+        if labels is not None:
+            layers = range(len(states) - 1, -1, -1) if self.config.auxiliary_loss else [len(states) - 1]
+            per_layer = [(logits[i], spans[i], None if ious is None else ious[i]) for i in layers]
+            loss, loss_dict = self.criterion(per_layer, encoded.saliency_logits, mask, labels)
+
+        final_ious = None if ious is None else ious[-1]
+        return RDMFMomentRetrievalOutput(
+            loss=loss,
+            loss_dict=loss_dict,
+            pred_spans=spans[-1],
+            logits=logits[-1],
+            pred_ious=final_ious,
+            scores=self.ranking_scores(logits[-1], final_ious),
+            saliency_logits=encoded.saliency_logits,
+            last_hidden_state=memory,
+            video_mask=mask,
+            decoder_hidden_states=states,
+        )
+
+
+__all__ = [
+    "RDMFForMomentRetrieval",
+    "RDMFModel",
+    "RDMFModelOutput",
+    "RDMFMomentRetrievalOutput",
+    "RDMFPreTrainedModel",
+]
