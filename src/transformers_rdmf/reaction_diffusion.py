@@ -280,8 +280,8 @@ def turing_instability(u, v, feed, kill, d_u, d_v) -> TuringAnalysis:
 
     Without diffusion the state is stable when ``tr J < 0`` and ``det J > 0``. With diffusion a
     wavenumber ``q`` destabilises it when ``h(q^2) = D_u D_v q^4 - (D_v J_uu + D_u J_vv) q^2 + det J < 0``,
-    possible iff ``D_v J_uu + D_u J_vv > 0`` and ``(D_v J_uu + D_u J_vv)^2 > 4 D_u D_v det J``; the most
-    unstable ``q^2 = (D_v J_uu + D_u J_vv) / (2 D_u D_v)``. Requires different rates, which is why RDMF
+    possible iff ``D_v J_uu + D_u J_vv > 0`` and ``(D_v J_uu + D_u J_vv)^2 > 4 D_u D_v det J``;
+    ``critical_wavenumber`` minimises ``h``: ``q_c^2 = (D_v J_uu + D_u J_vv) / (2 D_u D_v)``. Requires different rates, which is why RDMF
     keeps ``D_u > D_v``.
     """
     jac = jacobian(u, v, feed, kill)
