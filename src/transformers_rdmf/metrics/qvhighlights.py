@@ -1,0 +1,496 @@
+"""QVHighlights moment retrieval and highlight detection metrics, as the official evaluation computes them.
+
+The numbers equal those of Moment-DETR's standalone evaluation (Lei et al., "QVHighlights:
+Detecting Moments and Highlights in Videos via Natural Language Queries", NeurIPS 2021) to the
+last printed digit; the output is the superset of its keys and of CG-DETR's copy (which adds R1 at
+0.3..0.45 and mIoU). Everything is vectorised over queries and IoU thresholds with numpy.
+
+Command line, with the official script's interface::
+
+    python -m transformers_rdmf.metrics.qvhighlights --submission_path P --gt_path G --save_path S
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from transformers_rdmf.metrics.inputs import (
+    MetricInputError,
+    Records,
+    align_by_qid,
+    as_records,
+    ragged_numbers,
+    require_ordered_windows,
+)
+
+__all__ = [
+    "LENGTH_RANGES",
+    "MAP_THRESHOLDS",
+    "R1_THRESHOLDS",
+    "SALIENCY_LEVELS",
+    "average_precision_per_query",
+    "evaluate_qvhighlights",
+    "first_window_iou",
+    "highlight_average_precision",
+    "highlight_hit_at_one",
+    "main",
+    "temporal_iou_cross",
+    "temporal_iou_hull",
+    "to_percent",
+]
+
+MAP_THRESHOLDS = tuple(float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10))
+R1_THRESHOLDS = tuple(float(f"{t:.2f}") for t in np.linspace(0.3, 0.95, 14))
+# Ground-truth window lengths in seconds, (low, high]; "full" keeps every window.
+LENGTH_RANGES: dict[str, tuple[float, float] | None] = {
+    "short": (0.0, 10.0),
+    "middle": (10.0, 30.0),
+    "long": (30.0, 150.0),
+    "full": None,
+}
+SALIENCY_LEVELS = {"Fair": 2, "Good": 3, "VeryGood": 4}
+CLIP_SECONDS = 2.0
+MAX_PREDICTED_WINDOWS = 10
+NUM_ANNOTATORS = 3
+
+PathOrRows = Records | str | os.PathLike | Sequence[Mapping]
+
+
+def to_percent(fraction: float) -> float:
+    """A fraction as a percentage rounded to 2 decimals, the way the official evaluation prints it."""
+    return float(f"{100 * fraction:.2f}")
+
+
+def temporal_iou_cross(windows_a: np.ndarray, windows_b: np.ndarray) -> np.ndarray:
+    """IoU of every pair of windows, ``(..., N, 2) x (..., M, 2) -> (..., N, M)``.
+
+    The union is ``len_a + len_b - intersection`` (the official mAP and R1 window choice use this form).
+    """
+    length_a = windows_a[..., 1] - windows_a[..., 0]
+    length_b = windows_b[..., 1] - windows_b[..., 0]
+    left = np.maximum(windows_a[..., :, None, 0], windows_b[..., None, :, 0])
+    right = np.minimum(windows_a[..., :, None, 1], windows_b[..., None, :, 1])
+    intersection = np.clip(right - left, 0, None)
+    union = length_a[..., :, None] + length_b[..., None, :] - intersection
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return intersection / union
+
+
+def temporal_iou_hull(windows_a: np.ndarray, windows_b: np.ndarray) -> np.ndarray:
+    """IoU of paired windows, ``(..., 2) x (..., 2) -> (...)``, the official R1 form.
+
+    The denominator is the span covering both windows: the union whenever they overlap (the IoU
+    is 0 otherwise either way), and an IoU of 0 where that span is empty.
+    """
+    intersection = np.maximum(
+        0.0,
+        np.minimum(windows_a[..., 1], windows_b[..., 1]) - np.maximum(windows_a[..., 0], windows_b[..., 0]),
+    )
+    hull = np.maximum(windows_a[..., 1], windows_b[..., 1]) - np.minimum(windows_a[..., 0], windows_b[..., 0])
+    return np.divide(intersection, hull, out=np.zeros_like(intersection), where=hull != 0)
+
+
+def pad_ragged(
+    values: np.ndarray, counts: np.ndarray, max_items: int | None = None, fill: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lay concatenated per-row items out as a padded batch.
+
+    Args:
+        values: ``(total, ...)`` items of all rows, row after row.
+        counts: ``(rows,)`` items per row.
+        max_items: keep only each row's first ``max_items`` items.
+
+    Returns:
+        ``padded`` of shape ``(rows, width, ...)`` filled with ``fill`` and ``valid`` ``(rows, width)``.
+    """
+    starts = np.cumsum(counts) - counts
+    rows = np.repeat(np.arange(len(counts)), counts)
+    columns = np.arange(len(values)) - np.repeat(starts, counts)
+    width = int(counts.max(initial=0))
+    if max_items is not None:
+        keep = columns < max_items
+        rows, columns, values, width = rows[keep], columns[keep], values[keep], min(width, max_items)
+    padded = np.full((len(counts), width, *values.shape[1:]), fill, dtype=np.float64)
+    valid = np.zeros((len(counts), width), dtype=bool)
+    padded[rows, columns] = values
+    valid[rows, columns] = True
+    return padded, valid
+
+
+def sort_windows_by_score(windows: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable sort of each query's ``(start, end, score)`` windows by decreasing score, padding last.
+
+    Args:
+        windows: ``(queries, P, 3)``; valid: ``(queries, P)``.
+    """
+    order = np.argsort(np.where(valid, -windows[..., 2], np.inf), axis=1, kind="stable")
+    return np.take_along_axis(windows, order[..., None], axis=1), np.take_along_axis(valid, order, axis=1)
+
+
+def match_windows_greedily(
+    iou: np.ndarray, valid: np.ndarray, gt_valid: np.ndarray, thresholds: np.ndarray
+) -> np.ndarray:
+    """True positives of score-sorted predictions, each matched to at most one ground-truth window.
+
+    A prediction takes the free ground-truth window of highest IoU at or above the threshold; on
+    equal IoU the later window is taken first, as the official loop visits them in reversed
+    (stable) argsort order.
+
+    Args:
+        iou: ``(Q, P, G)`` IoU of each sorted prediction with each ground-truth window.
+        valid: ``(Q, P)``; gt_valid: ``(Q, G)``; thresholds: ``(T,)``.
+
+    Returns:
+        ``(P, Q, T)`` booleans, rank first.
+    """
+    num_queries, num_predictions, num_gt = iou.shape
+    taken = np.zeros((num_queries, len(thresholds), num_gt), dtype=bool)
+    true_positive = np.zeros((num_predictions, num_queries, len(thresholds)), dtype=bool)
+    for rank in range(num_predictions):
+        rank_iou = iou[:, rank, None, :]  # (Q, 1, G)
+        free = (rank_iou >= thresholds[:, None]) & gt_valid[:, None, :] & ~taken & valid[:, rank, None, None]
+        reversed_preference = np.where(free, rank_iou, -1.0)[..., ::-1]
+        chosen = num_gt - 1 - np.argmax(reversed_preference, axis=-1)  # (Q, T)
+        hit = free.any(axis=-1)
+        query_index, threshold_index = np.nonzero(hit)
+        taken[query_index, threshold_index, chosen[query_index, threshold_index]] = True
+        true_positive[rank] = hit
+    return true_positive
+
+
+def average_precision_per_query(
+    pred_windows: np.ndarray,
+    pred_valid: np.ndarray,
+    gt_windows: np.ndarray,
+    gt_valid: np.ndarray,
+    thresholds: Sequence[float] = MAP_THRESHOLDS,
+) -> np.ndarray:
+    """Detection AP of each query at each IoU threshold (VOC-style interpolated precision).
+
+    Args:
+        pred_windows: ``(Q, P, 3)`` predicted ``(start, end, score)`` in list order (the official
+            evaluation keeps the first 10); pred_valid: ``(Q, P)``, each query with at least one.
+        gt_windows: ``(Q, G, 2)``; gt_valid: ``(Q, G)``, each query with at least one.
+
+    Returns:
+        ``(Q, T)`` average precision in [0, 1].
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    windows, valid = sort_windows_by_score(pred_windows, pred_valid)
+    iou = temporal_iou_cross(windows[..., :2], gt_windows)
+    true_positive = match_windows_greedily(iou, valid, gt_valid, thresholds)
+    false_positive = valid.T[:, :, None] & ~true_positive
+    tp_count = np.cumsum(true_positive, axis=0, dtype=np.float64)  # (P, Q, T)
+    fp_count = np.cumsum(false_positive, axis=0, dtype=np.float64)
+    recall = tp_count / gt_valid.sum(axis=1, dtype=np.float64)[:, None]
+    precision = tp_count / (tp_count + fp_count)
+    zeros = np.zeros((1, *recall.shape[1:]))
+    recall = np.concatenate([zeros, recall, np.ones_like(zeros)])
+    precision = np.concatenate([zeros, precision, zeros])
+    envelope = np.maximum.accumulate(precision[::-1], axis=0)[::-1]
+    # Summed over ranks in order (axis 0), as the official per-query sum runs.
+    return np.sum(np.diff(recall, axis=0) * envelope[1:], axis=0)
+
+
+def first_window_iou(first_windows: np.ndarray, gt_windows: np.ndarray, gt_valid: np.ndarray) -> np.ndarray:
+    """IoU of each query's first predicted window (list order) with its best ground-truth window.
+
+    Args:
+        first_windows: ``(Q, 2)``; gt_windows: ``(Q, G, 2)``; gt_valid: ``(Q, G)``.
+
+    Returns:
+        ``(Q,)`` IoU in [0, 1].
+    """
+    cross = temporal_iou_cross(first_windows[:, None, :], gt_windows)[:, 0, :]
+    best = np.argmax(np.where(gt_valid, cross, -np.inf), axis=1)
+    best_windows = np.take_along_axis(gt_windows, best[:, None, None], axis=1)[:, 0]
+    return temporal_iou_hull(first_windows, best_windows)
+
+
+def windows_in_range(gt_windows: np.ndarray, gt_valid: np.ndarray, length_range: tuple[float, float] | None):
+    """``(Q, G)`` mask of the ground-truth windows whose length lies in ``(low, high]``."""
+    if length_range is None:
+        return gt_valid
+    low, high = length_range
+    length = gt_windows[..., 1] - gt_windows[..., 0]
+    return gt_valid & (length > low) & (length <= high)
+
+
+def range_scores(average_precision: np.ndarray, iou: np.ndarray) -> dict:
+    """Official per-range dict from ``(Q, T)`` AP and ``(Q,)`` first-window IoU."""
+    map_per_threshold = average_precision.mean(axis=0)
+    mean_ap = {str(t): to_percent(v) for t, v in zip(MAP_THRESHOLDS, map_per_threshold)}
+    mean_ap["average"] = to_percent(np.mean(map_per_threshold))
+    recall_at_one = np.mean(iou[:, None] >= np.asarray(R1_THRESHOLDS), axis=0)
+    return {
+        "MR-mIoU": to_percent(np.mean(iou)),
+        "MR-mAP": mean_ap,
+        "MR-R1": {str(t): to_percent(v) for t, v in zip(R1_THRESHOLDS, recall_at_one)},
+    }
+
+
+def empty_range_scores() -> dict:
+    """A length range without queries: every value 0, as CG-DETR's copy reports (Moment-DETR's gives NaN)."""
+    return range_scores(np.zeros((1, len(MAP_THRESHOLDS))), np.zeros(1))
+
+
+def moment_retrieval_scores(
+    pred_windows: np.ndarray, pred_valid: np.ndarray, gt_windows: np.ndarray, gt_valid: np.ndarray
+) -> dict:
+    """Per length range ``{"MR-mIoU", "MR-mAP", "MR-R1"}``, shapes as in :func:`average_precision_per_query`."""
+    first_windows = pred_windows[:, 0, :2]
+    scores = {}
+    for name, length_range in LENGTH_RANGES.items():
+        in_range = windows_in_range(gt_windows, gt_valid, length_range)
+        queries = in_range.any(axis=1)
+        if not queries.any():
+            scores[name] = empty_range_scores()
+            continue
+        gt_subset, in_range = gt_windows[queries], in_range[queries]
+        average_precision = average_precision_per_query(
+            pred_windows[queries], pred_valid[queries], gt_subset, in_range
+        )
+        scores[name] = range_scores(
+            average_precision, first_window_iou(first_windows[queries], gt_subset, in_range)
+        )
+    return scores
+
+
+def highlight_hit_at_one(
+    saliency: np.ndarray, saliency_valid: np.ndarray, positive: np.ndarray
+) -> np.ndarray:
+    """Whether each query's top-scored clip (first on ties) is positive for any annotator.
+
+    Args:
+        saliency: ``(Q, S)`` predicted scores as given (not cut or padded); saliency_valid: ``(Q, S)``.
+        positive: ``(Q, C, A)`` binary labels of the ground-truth clips (False past a video's clips).
+
+    Returns:
+        ``(Q,)`` booleans; a top clip past the ground truth is a miss.
+    """
+    top_clip = np.argmax(np.where(saliency_valid, saliency, -np.inf), axis=1)
+    inside = top_clip < positive.shape[1]
+    labels = positive[np.arange(len(top_clip)), np.minimum(top_clip, positive.shape[1] - 1)]
+    return inside & labels.any(axis=-1)
+
+
+def highlight_average_precision(
+    scores: np.ndarray, clip_valid: np.ndarray, positive: np.ndarray
+) -> np.ndarray:
+    """Ranking AP of each query and label set, with tied scores ranked as one group.
+
+    This is the official ``get_ap``: the mean, over the distinct recall levels reached by the
+    score thresholds, of the interpolated precision (the best precision at that recall or higher).
+    A video whose clips are all negative scores 0, all positive 1.
+
+    Args:
+        scores: ``(Q, C)`` predicted scores cut or zero-padded to each video's clips.
+        clip_valid: ``(Q, C)`` whether the clip exists in the video.
+        positive: ``(Q, C, K)`` binary labels (K label sets, e.g. annotators).
+
+    Returns:
+        ``(Q, K)`` AP in [0, 1].
+    """
+    order = np.argsort(np.where(clip_valid, -scores, np.inf), axis=1, kind="stable")
+    ranked_scores = np.take_along_axis(scores, order, axis=1)
+    ranked_valid = np.take_along_axis(clip_valid, order, axis=1)
+    ranked_positive = np.take_along_axis(positive & clip_valid[..., None], order[..., None], axis=1)
+    closes_group = np.ones_like(ranked_valid)
+    closes_group[:, :-1] = (ranked_scores[:, 1:] != ranked_scores[:, :-1]) | ~ranked_valid[:, 1:]
+    group_end = (ranked_valid & closes_group)[..., None]  # (Q, C, 1)
+    true_positive = np.cumsum(ranked_positive, axis=1, dtype=np.float64)  # (Q, C, K)
+    precision = true_positive / np.arange(1, scores.shape[1] + 1, dtype=np.float64)[None, :, None]
+    envelope = np.maximum.accumulate(np.where(group_end, precision, -np.inf)[:, ::-1], axis=1)[:, ::-1]
+    tp_at_group_end = np.maximum.accumulate(np.where(group_end, true_positive, 0.0), axis=1)
+    tp_at_previous_end = np.concatenate(
+        [np.zeros_like(tp_at_group_end[:, :1]), tp_at_group_end[:, :-1]], axis=1
+    )
+    new_recall = group_end & (true_positive > tp_at_previous_end)
+    levels = new_recall.sum(axis=1)
+    average_precision = np.where(new_recall, envelope, 0.0).sum(axis=1) / np.maximum(levels, 1)
+    num_positive = ranked_positive.sum(axis=1)
+    num_clips = clip_valid.sum(axis=1)[:, None]
+    return np.where(num_positive == 0, 0.0, np.where(num_positive == num_clips, 1.0, average_precision))
+
+
+def highlight_scores(
+    saliency: np.ndarray, saliency_valid: np.ndarray, gt_saliency: np.ndarray, clip_valid: np.ndarray
+) -> dict:
+    """``HL-min-{Fair,Good,VeryGood}`` dicts of ``HL-mAP`` and ``HL-Hit1``.
+
+    Args:
+        saliency: ``(Q, S)`` predicted clip scores; saliency_valid: ``(Q, S)``.
+        gt_saliency: ``(Q, C, 3)`` annotator scores 0..4 (0 for clips outside the relevant ones).
+        clip_valid: ``(Q, C)`` the ``int(duration / 2)`` clips of each video.
+    """
+    num_clips = gt_saliency.shape[1]
+    if saliency.shape[1] < num_clips:
+        saliency = np.pad(saliency, ((0, 0), (0, num_clips - saliency.shape[1])))
+    cut_scores = np.where(clip_valid, saliency[:, :num_clips], 0.0)
+    scores = {}
+    for name, minimum in SALIENCY_LEVELS.items():
+        positive = (gt_saliency >= minimum) & clip_valid[..., None]
+        average_precision = highlight_average_precision(cut_scores, clip_valid, positive)
+        hit = highlight_hit_at_one(saliency, saliency_valid, positive)
+        scores[f"HL-min-{name}"] = {
+            "HL-mAP": to_percent(np.mean(average_precision)),
+            "HL-Hit1": to_percent(np.mean(hit)),
+        }
+    return scores
+
+
+def pack_moment_inputs(predictions: Records, references: Records, reference_rows: np.ndarray):
+    """Validated ``(pred_windows, pred_valid, gt_windows, gt_valid)``, all in prediction order."""
+    windows, counts = ragged_numbers(predictions, "pred_relevant_windows", width=3)
+    require_ordered_windows(predictions, "pred_relevant_windows", windows, counts)
+    pred_windows, pred_valid = pad_ragged(windows, counts, max_items=MAX_PREDICTED_WINDOWS)
+    gt, gt_counts = ragged_numbers(references, "relevant_windows", width=2)
+    require_ordered_windows(references, "relevant_windows", gt, gt_counts, positive_length=True)
+    gt_windows, gt_valid = pad_ragged(gt, gt_counts, fill=1.0)
+    return pred_windows, pred_valid, gt_windows[reference_rows], gt_valid[reference_rows]
+
+
+def pack_highlight_inputs(predictions: Records, references: Records, reference_rows: np.ndarray):
+    """Validated ``(saliency, saliency_valid, gt_saliency, clip_valid)``, all in prediction order."""
+    saliency, counts = ragged_numbers(predictions, "pred_saliency_scores")
+    saliency, saliency_valid = pad_ragged(saliency, counts)
+    num_clips = clips_per_video(references)
+    clip_ids, id_counts = ragged_numbers(references, "relevant_clip_ids", min_count=0)
+    annotator_scores, score_counts = ragged_numbers(
+        references, "saliency_scores", width=NUM_ANNOTATORS, min_count=0
+    )
+    check_clip_ids(references, clip_ids, id_counts, score_counts, num_clips)
+    rows = np.repeat(np.arange(len(references)), id_counts)
+    gt_saliency = np.zeros((len(references), int(num_clips.max()), NUM_ANNOTATORS))
+    gt_saliency[rows, clip_ids.astype(np.int64)] = annotator_scores
+    clip_valid = np.arange(gt_saliency.shape[1]) < num_clips[:, None]
+    return saliency, saliency_valid, gt_saliency[reference_rows], clip_valid[reference_rows]
+
+
+def clips_per_video(references: Records) -> np.ndarray:
+    """``(rows,)`` ``int(duration / 2)``, the number of 2 s clips the official evaluation scores."""
+    num_clips = []
+    for index, row in enumerate(references.rows):
+        duration = row.get("duration")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not np.isfinite(duration):
+            raise references.error(
+                index, "duration", f"expected a finite number of seconds, got {duration!r}"
+            )
+        if int(duration / CLIP_SECONDS) < 1:
+            raise references.error(
+                index, "duration", f"{duration} s is shorter than one {CLIP_SECONDS:g} s clip"
+            )
+        num_clips.append(int(duration / CLIP_SECONDS))
+    return np.array(num_clips, dtype=np.int64)
+
+
+def check_clip_ids(
+    references: Records,
+    clip_ids: np.ndarray,
+    id_counts: np.ndarray,
+    score_counts: np.ndarray,
+    num_clips: np.ndarray,
+) -> None:
+    """Clip ids must be integers inside the video, one row of annotator scores each."""
+    mismatch = np.flatnonzero(id_counts != score_counts)
+    if len(mismatch):
+        row = int(mismatch[0])
+        raise references.error(
+            row, "saliency_scores", f"{score_counts[row]} score rows for {id_counts[row]} relevant_clip_ids"
+        )
+    limit = np.repeat(num_clips, id_counts)
+    bad = (clip_ids != np.round(clip_ids)) | (clip_ids < 0) | (clip_ids >= limit)
+    if bad.any():
+        flat_index = int(np.argmax(bad))
+        row = int(np.searchsorted(np.cumsum(id_counts), flat_index, side="right"))
+        raise references.error(
+            row,
+            "relevant_clip_ids",
+            f"clip id {clip_ids[flat_index]:g} is not an integer in [0, {num_clips[row]}) "
+            f"(the video has int(duration / {CLIP_SECONDS:g}) = {num_clips[row]} clips)",
+        )
+
+
+def evaluate_qvhighlights(predictions: PathOrRows, references: PathOrRows) -> dict:
+    """The official QVHighlights metrics dict (superset of Moment-DETR's and CG-DETR's keys).
+
+    Args:
+        predictions: a jsonl path or rows with ``qid``, ``pred_relevant_windows`` (``[start, end,
+            score]``, best first) and/or ``pred_saliency_scores`` (one score per 2 s clip).
+            Which tasks are scored follows the first row, as in the official evaluation.
+        references: a jsonl path or rows with ``qid``, ``duration``, ``relevant_windows`` and, for
+            highlights, ``relevant_clip_ids`` and ``saliency_scores``.
+
+    Returns:
+        ``{"brief": {...}, "HL-min-Fair": ..., "HL-min-Good": ..., "HL-min-VeryGood": ...,
+        "full": ..., "long": ..., "middle": ..., "short": ...}``, values in percent rounded to 2
+        decimals.
+
+    Raises:
+        MetricInputError: naming the file, line and field of the first bad input.
+    """
+    predictions = as_records(predictions, "predictions")
+    references = as_records(references, "ground truth")
+    if not len(predictions):
+        raise MetricInputError(f"{predictions.source}: no predictions")
+    reference_rows = align_by_qid(predictions, references)
+    first = predictions.rows[0]
+    if "pred_relevant_windows" not in first and "pred_saliency_scores" not in first:
+        raise predictions.error(0, None, "needs 'pred_relevant_windows' and/or 'pred_saliency_scores'")
+    metrics, brief = {}, {}
+    if "pred_relevant_windows" in first:
+        metrics.update(moment_retrieval_scores(*pack_moment_inputs(predictions, references, reference_rows)))
+        brief.update(sorted(moment_retrieval_brief(metrics).items()))
+    if "pred_saliency_scores" in first:
+        highlights = highlight_scores(*pack_highlight_inputs(predictions, references, reference_rows))
+        metrics.update(highlights)
+        for level, values in highlights.items():
+            brief.update({f"{level}-{key.split('-')[1]}": value for key, value in values.items()})
+    return {"brief": brief, **dict(sorted(metrics.items()))}
+
+
+def moment_retrieval_brief(metrics: dict) -> dict:
+    """The moment retrieval entries of the official ``brief`` dict."""
+    full = metrics["full"]
+    return {
+        "MR-full-mAP": full["MR-mAP"]["average"],
+        "MR-full-mAP@0.5": full["MR-mAP"]["0.5"],
+        "MR-full-mAP@0.75": full["MR-mAP"]["0.75"],
+        "MR-short-mAP": metrics["short"]["MR-mAP"]["average"],
+        "MR-middle-mAP": metrics["middle"]["MR-mAP"]["average"],
+        "MR-long-mAP": metrics["long"]["MR-mAP"]["average"],
+        "MR-full-mIoU": full["MR-mIoU"],
+        "MR-full-R1@0.3": full["MR-R1"]["0.3"],
+        "MR-full-R1@0.5": full["MR-R1"]["0.5"],
+        "MR-full-R1@0.7": full["MR-R1"]["0.7"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: write the metrics JSON to ``--save_path`` and print the brief dict."""
+    parser = argparse.ArgumentParser(
+        description="QVHighlights moment retrieval and highlight detection evaluation"
+    )
+    parser.add_argument("--submission_path", required=True, help="predictions jsonl")
+    parser.add_argument("--gt_path", required=True, help="ground-truth jsonl")
+    parser.add_argument("--save_path", required=True, help="where to write the metrics JSON")
+    parser.add_argument("--not_verbose", action="store_true", help="do not print the brief dict")
+    args = parser.parse_args(argv)
+    try:
+        results = evaluate_qvhighlights(args.submission_path, args.gt_path)
+    except (MetricInputError, OSError) as error:
+        parser.exit(2, f"error: {error}\n")
+    with open(args.save_path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(results, indent=4))
+    if not args.not_verbose:
+        print(json.dumps(results["brief"], indent=4))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
