@@ -173,6 +173,9 @@ def average_precision_per_query(
 ) -> np.ndarray:
     """Detection AP of each query at each IoU threshold (VOC-style interpolated precision).
 
+    Queries are processed in buckets of similar ground-truth window counts, so that the few
+    queries with many windows do not widen the whole batch.
+
     Args:
         pred_windows: ``(Q, P, 3)`` predicted ``(start, end, score)`` in list order (the official
             evaluation keeps the first 10); pred_valid: ``(Q, P)``, each query with at least one.
@@ -182,7 +185,36 @@ def average_precision_per_query(
         ``(Q, T)`` average precision in [0, 1].
     """
     thresholds = np.asarray(thresholds, dtype=np.float64)
+    gt_windows, gt_valid = valid_windows_first(gt_windows, gt_valid)
     windows, valid = sort_windows_by_score(pred_windows, pred_valid)
+    counts = gt_valid.sum(axis=1)
+    average_precision = np.zeros((len(counts), len(thresholds)))
+    low = 0
+    while low < counts.max(initial=0):
+        high = max(1, 2 * low)
+        rows = np.flatnonzero((counts > low) & (counts <= high))
+        if len(rows):
+            average_precision[rows] = sorted_average_precision(
+                windows[rows], valid[rows], gt_windows[rows, :high], gt_valid[rows, :high], thresholds
+            )
+        low = high
+    return average_precision
+
+
+def valid_windows_first(windows: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each row's valid windows to the front, keeping their order; ``(Q, G, ...)``, ``(Q, G)``."""
+    order = np.argsort(~valid, axis=1, kind="stable")
+    return np.take_along_axis(windows, order[..., None], axis=1), np.take_along_axis(valid, order, axis=1)
+
+
+def sorted_average_precision(
+    windows: np.ndarray,
+    valid: np.ndarray,
+    gt_windows: np.ndarray,
+    gt_valid: np.ndarray,
+    thresholds: np.ndarray,
+) -> np.ndarray:
+    """:func:`average_precision_per_query` for windows already sorted by score, ``(Q, T)``."""
     iou = temporal_iou_cross(windows[..., :2], gt_windows)
     true_positive = match_windows_greedily(iou, valid, gt_valid, thresholds)
     false_positive = valid.T[:, :, None] & ~true_positive
@@ -243,21 +275,24 @@ def empty_range_scores() -> dict:
 def moment_retrieval_scores(
     pred_windows: np.ndarray, pred_valid: np.ndarray, gt_windows: np.ndarray, gt_valid: np.ndarray
 ) -> dict:
-    """Per length range ``{"MR-mIoU", "MR-mAP", "MR-R1"}``, shapes as in :func:`average_precision_per_query`."""
-    first_windows = pred_windows[:, 0, :2]
+    """Per length range ``{"MR-mIoU", "MR-mAP", "MR-R1"}``, shapes as in :func:`average_precision_per_query`.
+
+    The queries of all ranges are stacked into one batch, each with its in-range windows only.
+    """
+    range_masks = [windows_in_range(gt_windows, gt_valid, bounds) for bounds in LENGTH_RANGES.values()]
+    range_queries = [np.flatnonzero(mask.any(axis=1)) for mask in range_masks]
+    queries = np.concatenate(range_queries)
+    in_range = np.concatenate([mask[rows] for mask, rows in zip(range_masks, range_queries)])
+    average_precision = average_precision_per_query(
+        pred_windows[queries], pred_valid[queries], gt_windows[queries], in_range
+    )
+    iou = first_window_iou(pred_windows[queries, 0, :2], gt_windows[queries], in_range)
+    bounds = np.cumsum([0] + [len(rows) for rows in range_queries])
     scores = {}
-    for name, length_range in LENGTH_RANGES.items():
-        in_range = windows_in_range(gt_windows, gt_valid, length_range)
-        queries = in_range.any(axis=1)
-        if not queries.any():
-            scores[name] = empty_range_scores()
-            continue
-        gt_subset, in_range = gt_windows[queries], in_range[queries]
-        average_precision = average_precision_per_query(
-            pred_windows[queries], pred_valid[queries], gt_subset, in_range
-        )
-        scores[name] = range_scores(
-            average_precision, first_window_iou(first_windows[queries], gt_subset, in_range)
+    for name, start, stop in zip(LENGTH_RANGES, bounds[:-1], bounds[1:]):
+        empty = start == stop
+        scores[name] = (
+            empty_range_scores() if empty else range_scores(average_precision[start:stop], iou[start:stop])
         )
     return scores
 
@@ -292,29 +327,30 @@ def highlight_average_precision(
     Args:
         scores: ``(Q, C)`` predicted scores cut or zero-padded to each video's clips.
         clip_valid: ``(Q, C)`` whether the clip exists in the video.
-        positive: ``(Q, C, K)`` binary labels (K label sets, e.g. annotators).
+        positive: ``(Q, K, C)`` binary labels (K label sets, e.g. annotators x levels).
 
     Returns:
         ``(Q, K)`` AP in [0, 1].
     """
+    positive = positive & clip_valid[:, None, :]
     order = np.argsort(np.where(clip_valid, -scores, np.inf), axis=1, kind="stable")
     ranked_scores = np.take_along_axis(scores, order, axis=1)
     ranked_valid = np.take_along_axis(clip_valid, order, axis=1)
-    ranked_positive = np.take_along_axis(positive & clip_valid[..., None], order[..., None], axis=1)
+    ranked_positive = np.take_along_axis(positive, order[:, None, :], axis=2)
     closes_group = np.ones_like(ranked_valid)
     closes_group[:, :-1] = (ranked_scores[:, 1:] != ranked_scores[:, :-1]) | ~ranked_valid[:, 1:]
-    group_end = (ranked_valid & closes_group)[..., None]  # (Q, C, 1)
-    true_positive = np.cumsum(ranked_positive, axis=1, dtype=np.float64)  # (Q, C, K)
-    precision = true_positive / np.arange(1, scores.shape[1] + 1, dtype=np.float64)[None, :, None]
-    envelope = np.maximum.accumulate(np.where(group_end, precision, -np.inf)[:, ::-1], axis=1)[:, ::-1]
-    tp_at_group_end = np.maximum.accumulate(np.where(group_end, true_positive, 0.0), axis=1)
-    tp_at_previous_end = np.concatenate(
-        [np.zeros_like(tp_at_group_end[:, :1]), tp_at_group_end[:, :-1]], axis=1
-    )
-    new_recall = group_end & (true_positive > tp_at_previous_end)
-    levels = new_recall.sum(axis=1)
-    average_precision = np.where(new_recall, envelope, 0.0).sum(axis=1) / np.maximum(levels, 1)
-    num_positive = ranked_positive.sum(axis=1)
+    group_end = (ranked_valid & closes_group)[:, None, :]  # (Q, 1, C)
+    true_positive = np.cumsum(ranked_positive, axis=2, dtype=np.int32)  # (Q, K, C)
+    precision = true_positive / np.arange(1, scores.shape[1] + 1, dtype=np.float64)
+    envelope = np.maximum.accumulate(np.where(group_end, precision, -1.0)[..., ::-1], axis=2)[..., ::-1]
+    tp_at_group_end = np.maximum.accumulate(np.where(group_end, true_positive, 0), axis=2)
+    new_recall = np.empty(true_positive.shape, dtype=bool)
+    new_recall[..., 0] = true_positive[..., 0] > 0
+    new_recall[..., 1:] = true_positive[..., 1:] > tp_at_group_end[..., :-1]
+    new_recall &= group_end
+    levels = new_recall.sum(axis=2)
+    average_precision = (new_recall * envelope).sum(axis=2) / np.maximum(levels, 1)
+    num_positive = true_positive[..., -1]
     num_clips = clip_valid.sum(axis=1)[:, None]
     return np.where(num_positive == 0, 0.0, np.where(num_positive == num_clips, 1.0, average_precision))
 
@@ -333,13 +369,19 @@ def highlight_scores(
     if saliency.shape[1] < num_clips:
         saliency = np.pad(saliency, ((0, 0), (0, num_clips - saliency.shape[1])))
     cut_scores = np.where(clip_valid, saliency[:, :num_clips], 0.0)
+    minimums = np.array(list(SALIENCY_LEVELS.values()))
+    by_annotator = gt_saliency.transpose(0, 2, 1)  # (Q, 3, C)
+    positive = by_annotator[:, None] >= minimums[:, None, None]  # (Q, levels, 3, C)
+    average_precision = highlight_average_precision(
+        cut_scores, clip_valid, positive.reshape(len(positive), -1, num_clips)
+    ).reshape(len(positive), len(minimums), NUM_ANNOTATORS)
     scores = {}
-    for name, minimum in SALIENCY_LEVELS.items():
-        positive = (gt_saliency >= minimum) & clip_valid[..., None]
-        average_precision = highlight_average_precision(cut_scores, clip_valid, positive)
-        hit = highlight_hit_at_one(saliency, saliency_valid, positive)
+    for level, name in enumerate(SALIENCY_LEVELS):
+        hit = highlight_hit_at_one(
+            saliency, saliency_valid, positive[:, level].transpose(0, 2, 1) & clip_valid[..., None]
+        )
         scores[f"HL-min-{name}"] = {
-            "HL-mAP": to_percent(np.mean(average_precision)),
+            "HL-mAP": to_percent(np.mean(average_precision[:, level])),
             "HL-Hit1": to_percent(np.mean(hit)),
         }
     return scores
