@@ -10,6 +10,8 @@ FUSION_TYPES = ("reaction_diffusion", "cross_attention")
 DIFFUSION_IMPLEMENTATIONS = ("closed_form", "euler")
 SPAN_LOSS_TYPES = ("smooth_l1", "l1")
 IOU_LOSS_TARGETS = ("matched", "all")
+# With the Turing ordering on, D_v is parametrised as a fraction of D_u of at most this.
+TURING_MAX_RATIO = 0.999
 
 # Named presets live in the repository's `hub_configs/` folder; users may also pass a path.
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "hub_configs"
@@ -157,10 +159,14 @@ class RDMFConfig(PreTrainedConfig):
         )
         for name in ("activator_diffusion", "inhibitor_diffusion"):
             _require_euler_bound(name, getattr(self, name), "reaction_dt", self.reaction_dt)
-        if self.enforce_turing_ordering and self.activator_diffusion <= self.inhibitor_diffusion:
+        if (
+            self.enforce_turing_ordering
+            and self.inhibitor_diffusion >= TURING_MAX_RATIO * self.activator_diffusion
+        ):
             raise ValueError(
                 f"activator_diffusion={self.activator_diffusion} must exceed inhibitor_diffusion="
-                f"{self.inhibitor_diffusion} while enforce_turing_ordering=True (D_u > D_v, section 3.4)."
+                f"{self.inhibitor_diffusion} (by at least {1 - TURING_MAX_RATIO:.1%}) while "
+                "enforce_turing_ordering=True (D_u > D_v, section 3.4)."
             )
 
     def _validate_loss_weights(self):

@@ -16,7 +16,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from .configuration_rdmf import RDMFConfig
+from .configuration_rdmf import TURING_MAX_RATIO, RDMFConfig
 from .loss_rdmf import FOREGROUND, RDMFLoss
 from .reaction_diffusion import (
     euler_stability_bound,
@@ -131,7 +131,8 @@ class RDMFReactionDiffusionFusion(nn.Module):
     Concentrations (**project choice**): the projected features are layer-normalised and mapped into
     (0, 1) by a sigmoid before the cubic dynamics; the final ``U`` is projected back and added to the
     normalised features (residual) under a LayerNorm, so the heads see well-scaled features.
-    ``D_u > D_v`` is kept by construction when ``enforce_turing_ordering`` is set: ``D_v = D_u * sigmoid(raw)``.
+    ``D_u > D_v`` is kept by construction when ``enforce_turing_ordering`` is set:
+    ``D_v = TURING_MAX_RATIO * D_u * sigmoid(raw)``, strict even where the sigmoid saturates in float32.
     """
 
     def __init__(self, config: RDMFConfig):
@@ -162,7 +163,7 @@ class RDMFReactionDiffusionFusion(nn.Module):
         cfg = self.config
         raw_d_u = inverse_bounded(cfg.activator_diffusion, self.bound)
         if cfg.enforce_turing_ordering:
-            raw_d_v = inverse_bounded(cfg.inhibitor_diffusion, cfg.activator_diffusion)
+            raw_d_v = inverse_bounded(cfg.inhibitor_diffusion, cfg.activator_diffusion * TURING_MAX_RATIO)
         else:
             raw_d_v = inverse_bounded(cfg.inhibitor_diffusion, self.bound)
         return [raw_d_u, raw_d_v, inverse_softplus(cfg.feed_rate), inverse_softplus(cfg.kill_rate)]
@@ -170,7 +171,7 @@ class RDMFReactionDiffusionFusion(nn.Module):
     def rates(self) -> dict[str, torch.Tensor]:
         """The current ``D_u, D_v, F, k`` as 0-d tensors."""
         d_u = bounded_parameter(self.raw_activator_diffusion, self.bound)
-        upper_v = d_u if self.config.enforce_turing_ordering else self.bound
+        upper_v = d_u * TURING_MAX_RATIO if self.config.enforce_turing_ordering else self.bound
         return {
             "d_u": d_u,
             "d_v": bounded_parameter(self.raw_inhibitor_diffusion, upper_v),
