@@ -1,0 +1,84 @@
+"""From model outputs to moments in seconds and per-clip saliency, as plain Python structures."""
+
+import torch
+
+from .span_utils import span_cxw_to_xx, temporal_iou
+
+
+def temporal_nms(spans: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy non-maximum suppression of 1-D spans.
+
+    Args:
+        spans: ``(n, 2)`` (start, end); scores: ``(n,)``.
+        iou_threshold: a span is dropped when its IoU with a kept, higher-scored span exceeds this.
+
+    Returns:
+        Indices of the kept spans, best first (ties keep the input order).
+    """
+    order = torch.sort(scores, descending=True, stable=True).indices
+    iou = temporal_iou(spans[order], spans[order])
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    keep = []
+    for rank in range(len(order)):
+        if suppressed[rank]:
+            continue
+        keep.append(int(order[rank]))
+        suppressed |= iou[rank] > iou_threshold
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def post_process_moment_retrieval(
+    outputs, durations, top_k: int | None = 10, nms_threshold: float | None = None
+) -> list[list[dict]]:
+    """Ranked moments in seconds for every video of a batch.
+
+    Args:
+        outputs: an ``RDMFMomentRetrievalOutput`` (``pred_spans`` normalised (center, width), ``scores``).
+        durations: the videos' durations in seconds, one per batch row.
+        top_k: keep this many moments per video (all when None).
+        nms_threshold: when set, drop a moment whose IoU with a better one exceeds this.
+
+    Returns:
+        Per video, a list of ``{"start": s, "end": e, "score": p}`` (seconds, clipped to ``[0, duration]``),
+        sorted by score, best first.
+    """
+    spans, scores = outputs.pred_spans.detach().float().cpu(), outputs.scores.detach().float().cpu()
+    if len(durations) != len(spans):
+        raise ValueError(f"durations: expected {len(spans)} values (one per video), got {len(durations)}.")
+    results = []
+    for video_spans, video_scores, duration in zip(spans, scores, durations):
+        if not duration > 0:
+            raise ValueError(f"durations: each must be a positive number of seconds, got {duration!r}.")
+        seconds = (span_cxw_to_xx(video_spans) * float(duration)).clamp(min=0, max=float(duration))
+        if nms_threshold is None:
+            keep = torch.sort(video_scores, descending=True, stable=True).indices
+        else:
+            keep = temporal_nms(seconds, video_scores, nms_threshold)
+        keep = keep[:top_k] if top_k is not None else keep
+        results.append(
+            [
+                {"start": float(seconds[i, 0]), "end": float(seconds[i, 1]), "score": float(video_scores[i])}
+                for i in keep
+            ]
+        )
+    return results
+
+
+def post_process_highlights(outputs, clip_length: float) -> list[list[dict]]:
+    """Per-clip saliency probabilities (``sigmoid`` of eq. 12's logit, in [0, 1]) with each clip's time span.
+
+    Returns:
+        Per video, ``[{"start": s, "end": e, "saliency": p}, ...]`` for its valid clips.
+    """
+    probabilities = outputs.saliency_logits.detach().float().sigmoid().cpu()
+    lengths = outputs.video_mask.sum(dim=1).tolist()
+    return [
+        [
+            {"start": i * clip_length, "end": (i + 1) * clip_length, "saliency": float(p)}
+            for i, p in enumerate(row[:n].tolist())
+        ]
+        for row, n in zip(probabilities, lengths)
+    ]
+
+
+__all__ = ["post_process_highlights", "post_process_moment_retrieval", "temporal_nms"]
