@@ -1,0 +1,60 @@
+"""TVSum top-5 mAP (the UMT protocol) as an ``evaluate`` module.
+
+Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("tvsum"))``.
+"""
+
+import datasets
+import evaluate
+
+from transformers_rdmf.metrics.highlight_detection import evaluate_tvsum
+
+_DESCRIPTION = """TVSum top-5 mAP: per annotator a clip is positive above that annotator's median; the top 5
+clips by predicted saliency are scored by trapezoid-rule AP, averaged over the 20 annotators, the
+category's videos, then the categories. In percent, per category and the mean."""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions: one dict per video: ``qid`` and ``pred_saliency_scores`` (one per clip).
+    references: one dict per video: ``qid``, ``domain`` and ``label`` (per clip, the 20
+        annotators' scores), as in ``tvsum_val_release.jsonl``.
+Returns:
+    ``{"top5_mAP": float, "per_domain": {category: float}}``.
+"""
+
+_CITATION = """@inproceedings{liu2022umt,
+  title={UMT: Unified Multi-modal Transformers for Joint Video Moment Retrieval and Highlight Detection},
+  author={Liu, Ye and Li, Siyuan and Wu, Yang and Chen, Chang Wen and Shan, Ying and Qie, Xiaohu},
+  booktitle={CVPR},
+  year={2022}
+}"""
+
+
+def _features(qid: datasets.Value) -> datasets.Features:
+    return datasets.Features(
+        {
+            "predictions": {
+                "qid": qid,
+                "pred_saliency_scores": datasets.Sequence(datasets.Value("float64")),
+            },
+            "references": {
+                "qid": qid,
+                "domain": datasets.Value("string"),
+                "label": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
+            },
+        }
+    )
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class Tvsum(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            # qids are integers in QVHighlights, Charades-STA and ActivityNet, strings in TVSum and YouTube
+            features=[_features(datasets.Value("int64")), _features(datasets.Value("string"))],
+        )
+
+    def _compute(self, predictions, references):
+        return evaluate_tvsum(predictions, references)
