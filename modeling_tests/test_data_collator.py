@@ -166,3 +166,13 @@ def test_accelerate_prepares_and_shards_the_loader(tvsum_dataset):
     ]
     assert len(shards[0]) == len(shards[1]) == 20
     assert set(shards[0]).isdisjoint(shards[1]) and len(set(shards[0]) | set(shards[1])) == 40
+
+
+def test_batches_built_in_workers_equal_those_built_in_the_main_process(tvsum_dataset):
+    main = next(iter(build_dataloader(tvsum_dataset, batch_size=6, seed=1)))
+    worker = next(iter(build_dataloader(tvsum_dataset, batch_size=6, seed=1, num_workers=1)))
+    for key in ("video_features", "video_mask", "text_features", "text_mask"):
+        assert worker[key].dtype == main[key].dtype
+        assert torch.equal(worker[key], main[key])
+    for ours, theirs in zip(worker["labels"], main["labels"]):
+        assert torch.equal(ours["saliency"], theirs["saliency"])

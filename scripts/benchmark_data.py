@@ -1,0 +1,170 @@
+"""Data benchmark: one epoch of QVHighlights train (7,218 queries) through the DataLoader.
+
+Synthetic features in the Moment-DETR layout (``clip/{vid}.npz`` 512-d + ``slowfast/{vid}.npz`` 2304-d,
+float16, one row per 2 s clip, up to 75 clips; ``text/qid{qid}.npz`` tokens 512-d) are written to a
+temporary folder and deleted afterwards. Rows: examples/s against a baseline (a plain loop that only
+loads the same files), and resident memory (main process + workers) at 1/4, 1/2, 3/4 and the end of
+the epoch, and for a dataset a quarter of the size, to show memory does not grow with dataset size.
+
+Usage: ``python scripts/benchmark.py --topics data [-- --data-dir DIR --workers 2 --batch-size 32]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from transformers_rdmf.data import (
+    MomentFeatureDataset,
+    TextFeatureReader,
+    build_dataloader,
+    load_annotations,
+    standard_video_reader,
+)
+
+STREAMS = {"clip": 512, "slowfast": 2304}
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("RDMF_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_synthetic_features(folder: Path, annotations, seed: int = 0) -> int:
+    """Write the standard layout for every video and query; returns the bytes written."""
+    rng = np.random.default_rng(seed)
+    for name in (*STREAMS, "text"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    clips_per_video = dict(zip(annotations["vid"], annotations["num_clips"]))
+    for vid, num_clips in clips_per_video.items():
+        for name, dim in STREAMS.items():
+            features = rng.standard_normal((num_clips, dim), dtype=np.float32).astype(np.float16)
+            np.savez(folder / name / f"{vid}.npz", features=features)
+    for qid, query in zip(annotations["qid"], annotations["query"]):
+        tokens = rng.standard_normal((len(query.split()) + 2, 512), dtype=np.float32).astype(np.float16)
+        np.savez(folder / "text" / f"qid{qid}.npz", last_hidden_state=tokens, pooler_output=tokens[0])
+    return sum(path.stat().st_size for path in folder.rglob("*.npz"))
+
+
+def _status_bytes(pid: int, field: str, name: str = "status") -> int:
+    """A ``kB`` field of ``/proc/<pid>/status`` (VmRSS, VmHWM) or ``smaps_rollup`` (Pss), in bytes."""
+    try:
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _child_pids() -> list[int]:
+    parent, children = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(entry.name))
+    return children
+
+
+def memory_now() -> dict[str, int]:
+    """Bytes: main and workers' resident memory now, their peaks, and the proportional total (PSS).
+
+    RSS counts the pages the forked workers share with the main process once per process; PSS splits
+    shared pages between them, so ``pss_total`` is what the job costs the machine.
+    """
+    main, workers = os.getpid(), _child_pids()
+    return {
+        "main_rss": _status_bytes(main, "VmRSS"),
+        "main_peak": _status_bytes(main, "VmHWM"),
+        "workers_rss": sum(_status_bytes(pid, "VmRSS") for pid in workers),
+        "worker_peak": max((_status_bytes(pid, "VmHWM") for pid in workers), default=0),
+        "pss_total": sum(_status_bytes(pid, "Pss", "smaps_rollup") for pid in (main, *workers)),
+    }
+
+
+def baseline_examples_per_second(dataset, folder: Path, limit: int) -> float:
+    """A plain loop loading the same files (no normalisation, batching or workers)."""
+    start = time.perf_counter()
+    for vid, qid in zip(dataset.annotations["vid"][:limit], dataset.annotations["qid"][:limit]):
+        for name in STREAMS:
+            np.load(folder / name / f"{vid}.npz")["features"].astype(np.float32)
+        np.load(folder / "text" / f"qid{qid}.npz")["last_hidden_state"].astype(np.float32)
+    return limit / (time.perf_counter() - start)
+
+
+def run_epoch(dataset, workers: int, batch_size: int) -> tuple[float, list[tuple[str, dict[str, int]]]]:
+    """Examples/s over one epoch and memory at each quarter of it."""
+    loader = build_dataloader(dataset, batch_size=batch_size, seed=0, num_workers=workers)
+    checkpoints = {round(len(loader) * quarter / 4): f"{quarter}/4" for quarter in (1, 2, 3, 4)}
+    samples, seen = [], 0
+    start = time.perf_counter()
+    for step, batch in enumerate(loader, start=1):
+        seen += len(batch["meta"])
+        if step in checkpoints:
+            samples.append((checkpoints[step], memory_now()))
+    elapsed = time.perf_counter() - start
+    del loader
+    return seen / elapsed, samples
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--tmp-dir", type=Path, default=None, help="where to write the synthetic features")
+    args, _ = parser.parse_known_args(argv)
+
+    annotations = load_annotations(
+        args.data_dir / "qvhighlights" / "highlight_train_release.jsonl", "qvhighlights"
+    )
+    folder = Path(tempfile.mkdtemp(prefix="rdmf_bench_data_", dir=args.tmp_dir))
+    try:
+        start = time.perf_counter()
+        written = write_synthetic_features(folder, annotations)
+        print(
+            f"QVHighlights train: {len(annotations)} queries, {len(set(annotations['vid']))} videos, "
+            f"mean {np.mean(annotations['num_clips']):.1f} clips (max {max(annotations['num_clips'])}) x 2816 dims; "
+            f"wrote {written / 2**30:.2f} GiB float16 in {time.perf_counter() - start:.0f} s to {folder}"
+        )
+        video = standard_video_reader([folder / "clip", folder / "slowfast"], dims=list(STREAMS.values()))
+        full = MomentFeatureDataset(annotations, video, TextFeatureReader(folder / "text", dim=512))
+        quarter = MomentFeatureDataset(
+            annotations.select(range(len(annotations) // 4)), video, full.text_reader
+        )
+
+        baseline = baseline_examples_per_second(full, folder, limit=2000)
+        print(f"\n{'measurement':<52}{'examples/s':>12}{'x baseline':>12}")
+        print(f"{'baseline: plain loop loading the files (2000)':<52}{baseline:12.0f}{1.0:12.2f}")
+        epochs = {}
+        for name, dataset in (("quarter", quarter), ("full", full)):
+            speed, samples = run_epoch(dataset, args.workers, args.batch_size)
+            epochs[name] = samples
+            label = f"DataLoader, {args.workers} workers, batch {args.batch_size}, {len(dataset)} queries"
+            print(f"{label:<52}{speed:12.0f}{speed / baseline:12.2f}")
+
+        columns = ("main_rss", "workers_rss", "pss_total", "main_peak", "worker_peak")
+        print(f"\n{'memory (MiB)':<38}" + "".join(f"{column:>13}" for column in columns))
+        for name, samples in epochs.items():
+            for when, memory in samples:
+                label = f"{name} dataset, after {when} of the epoch"
+                print(f"{label:<38}" + "".join(f"{memory[column] / 2**20:13.0f}" for column in columns))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"deleted {folder}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
