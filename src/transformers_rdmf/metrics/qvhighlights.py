@@ -367,7 +367,8 @@ def highlight_scores(
     """
     num_clips = gt_saliency.shape[1]
     if saliency.shape[1] < num_clips:
-        saliency = np.pad(saliency, ((0, 0), (0, num_clips - saliency.shape[1])))
+        padding = ((0, 0), (0, num_clips - saliency.shape[1]))
+        saliency, saliency_valid = np.pad(saliency, padding), np.pad(saliency_valid, padding)
     cut_scores = np.where(clip_valid, saliency[:, :num_clips], 0.0)
     minimums = np.array(list(SALIENCY_LEVELS.values()))
     by_annotator = gt_saliency.transpose(0, 2, 1)  # (Q, 3, C)
