@@ -15,8 +15,8 @@ highlight detection mAP and Hit@1 at the Fair / Good / VeryGood saliency levels,
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: one dict per query: ``qid``, ``pred_relevant_windows`` (``[start, end, score]``,
-        best first) and ``pred_saliency_scores`` (one score per 2 s clip; leave it out or empty
-        for moment retrieval only).
+        best first) and ``pred_saliency_scores`` (one score per 2 s clip; an empty list for
+        moment retrieval only). Every field must be present (Arrow needs the full struct).
     references: one dict per query: ``qid``, ``duration``, ``relevant_windows``,
         ``relevant_clip_ids`` and ``saliency_scores`` (3 annotators' scores per relevant clip).
 Returns:
