@@ -68,6 +68,24 @@ def _pad(arrays: Sequence[np.ndarray], what: str) -> tuple[torch.Tensor, torch.T
     return padded, mask
 
 
+def _labels(items: Sequence[dict[str, Any]], num_clips: int) -> list[dict[str, torch.Tensor]]:
+    """Per example ``spans`` (n_i, 2) and ``saliency`` (num_clips,), zero-padded.
+
+    They are views of two batch tensors, so that a worker sends two shared-memory blocks per batch
+    rather than two per example.
+    """
+    saliency = _zeros(len(items), num_clips)
+    spans = [np.asarray(item["spans"], dtype=np.float32).reshape(-1, 2) for item in items]
+    all_spans = _zeros(sum(len(span) for span in spans), 2)
+    labels, start = [], 0
+    for row, (item, span) in enumerate(zip(items, spans)):
+        saliency[row, : len(item["saliency_target"])] = torch.as_tensor(item["saliency_target"])
+        all_spans[start : start + len(span)] = torch.from_numpy(span)
+        labels.append({"spans": all_spans[start : start + len(span)], "saliency": saliency[row]})
+        start += len(span)
+    return labels
+
+
 class MomentRetrievalCollator:
     """Pads clips and tokens to the batch's longest and builds the model's ``labels``.
 
@@ -81,7 +99,7 @@ class MomentRetrievalCollator:
       "saliency": float32 (L,) target in [0, 1], zeros on padding}``;
     - ``meta``: B dicts (``qid``, ``vid``, ``query``, ``dataset``, ``domain``, ``duration``,
       ``clip_length``, ``num_clips``, ``windows`` in seconds, ``span_duration`` (the seconds the
-      spans are normalised by), ``clips_cut``, ``saliency_scores`` raw (num_clips, A) tensor or None,
+      spans are normalised by), ``clips_cut``, ``saliency_scores`` raw (num_clips, A) numpy float32 or None,
       ...), for the training loop to pop before calling the model.
 
     Args:
@@ -103,16 +121,7 @@ class MomentRetrievalCollator:
         self._count_cuts(cuts)
         video, video_mask = _pad([item["video_features"] for item in items], "video feature")
         text, text_mask = _pad([item["text_features"] for item in items], "text feature")
-        labels = []
-        for item in items:
-            saliency = torch.zeros(video.shape[1], dtype=torch.float32)
-            saliency[: len(item["saliency_target"])] = torch.as_tensor(item["saliency_target"])
-            labels.append(
-                {
-                    "spans": torch.as_tensor(item["spans"], dtype=torch.float32).reshape(-1, 2),
-                    "saliency": saliency,
-                }
-            )
+        labels = _labels(items, video.shape[1])
         meta = [self._meta(item, cut) for item, cut in zip(items, cuts)]
         return {
             "video_features": video,
@@ -126,8 +135,7 @@ class MomentRetrievalCollator:
     @staticmethod
     def _meta(item: dict[str, Any], cut: int) -> dict[str, Any]:
         scores = item["saliency_scores"]
-        raw = torch.as_tensor(scores, dtype=torch.float32) if scores.size else None
-        return {**item["meta"], "clips_cut": cut, "saliency_scores": raw}
+        return {**item["meta"], "clips_cut": cut, "saliency_scores": scores if scores.size else None}
 
     def _count_cuts(self, cuts: Sequence[int]) -> None:
         cut_videos = sum(1 for cut in cuts if cut)
