@@ -137,15 +137,14 @@ def temporal_diffusion_closed_form(
     """
     if steps == 0:
         return x * _as_valid(mask, x)
-    batch, clips, dim = x.shape
+    clips, dim = x.shape[1:]
     lengths = _prefix_lengths(mask)
     index = _reflected_index(lengths, clips, steps)  # (batch, clips + 2K)
     extended = torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, dim))
     kernel = diffusion_kernel(coeff, dt, steps, dtype=x.dtype, device=x.device)
-    channels = extended.transpose(1, 2).reshape(batch * dim, 1, clips + 2 * steps)
-    smoothed = F.conv1d(channels, kernel.view(1, 1, -1))  # (batch * dim, 1, clips)
-    smoothed = smoothed.view(batch, dim, clips).transpose(1, 2)
-    return smoothed * _as_valid(mask, x)
+    depthwise = kernel.view(1, 1, -1).expand(dim, 1, -1)
+    smoothed = F.conv1d(extended.transpose(1, 2), depthwise, groups=dim)  # (batch, dim, clips)
+    return smoothed.transpose(1, 2) * _as_valid(mask, x)
 
 
 def gray_scott_step(
