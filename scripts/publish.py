@@ -1,0 +1,76 @@
+"""Turn a trained RDMF checkpoint and its metrics JSON into a Hub repository folder, and push it.
+
+    python scripts/publish.py CHECKPOINT_DIR METRICS_JSON OUTPUT_DIR [--preset NAME] [--dataset NAME]
+        [--split SPLIT] [--training_command "..."] [--repo_id USER/NAME] [--push] [--private]
+
+The folder holds the weights (safetensors), config.json, the modeling files for trust_remote_code,
+processor files, eval_results.json and a model card README.md whose model-index holds every metric.
+Every input is checked before anything is written. See docs/hub.md.
+"""
+
+import argparse
+import sys
+
+from transformers_rdmf.hub import DATASETS, PublishError, publish_checkpoint, push_folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "checkpoint_dir", help="what save_pretrained wrote (config.json, model.safetensors, ...)"
+    )
+    parser.add_argument("metrics", help="the metrics JSON of the checkpoint's evaluation")
+    parser.add_argument("output_dir", help="the repository folder to write")
+    parser.add_argument("--preset", help="preset name or path (default: the checkpoint's preset.json)")
+    parser.add_argument(
+        "--dataset", choices=sorted(DATASETS), help="training dataset (default: the preset's)"
+    )
+    parser.add_argument(
+        "--split", help="split the metrics were computed on (default: the dataset's usual one)"
+    )
+    parser.add_argument("--training_command", help="default: training_args.json's 'command'")
+    parser.add_argument(
+        "--model_name", help="name in the card and its model-index (default: the repo's name)"
+    )
+    parser.add_argument("--license", help="the card's license (default: the training data's)")
+    parser.add_argument("--repo_id", help="Hub repository, e.g. user/rdmf-qvhighlights")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output_dir")
+    parser.add_argument("--push", action="store_true", help="create the repository and upload the folder")
+    parser.add_argument("--private", action="store_true", help="with --push: create a private repository")
+    parser.add_argument("--token", help="Hub token (default: the logged-in one)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.push and not args.repo_id:
+        parser.error("--push needs --repo_id")
+    try:
+        folder = publish_checkpoint(
+            args.checkpoint_dir,
+            args.metrics,
+            args.output_dir,
+            preset=args.preset,
+            dataset=args.dataset,
+            split=args.split,
+            training_command=args.training_command,
+            model_name=args.model_name,
+            repo_id=args.repo_id,
+            license=args.license,
+            overwrite=args.overwrite,
+        )
+    except PublishError as error:
+        print(f"publish.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder}")
+    if args.push:
+        commit = push_folder(folder, args.repo_id, private=args.private or None, token=args.token)
+        print(f"pushed to {getattr(commit, 'commit_url', args.repo_id)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

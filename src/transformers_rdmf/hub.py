@@ -1,0 +1,651 @@
+"""Publish a trained RDMF checkpoint as a Hub repository folder, and push it.
+
+`publish_checkpoint` turns what ``save_pretrained`` wrote (plus, optionally, ``preset.json``,
+``training_args.json`` and processor files beside it) and the metrics JSON of its evaluation into a
+folder ready for ``upload_folder``: ``model.safetensors``, ``config.json`` with its ``auto_map``, the
+modeling files ``trust_remote_code`` needs, processor files, ``eval_results.json`` and a model card
+whose ``model-index`` holds every metric of the evaluation. Every input is checked before anything
+is written. `push_folder` uploads the folder.
+
+This module is not imported by the model code, so Hub repositories never depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from .configuration_rdmf import PRESETS_DIR, RDMFConfig, list_presets
+
+MOMENT_RETRIEVAL = "moment-retrieval"
+HIGHLIGHT_DETECTION = "highlight-detection"
+TASK_NAMES = {MOMENT_RETRIEVAL: "Moment Retrieval", HIGHLIGHT_DETECTION: "Highlight Detection"}
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+PROCESSOR_FILE_PATTERNS = (
+    "*processor_config.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.*",
+    "merges.txt",
+    "*.model",
+    "processing_*.py",
+    "video_processing_*.py",
+    "tokenization_*.py",
+)
+ARCHITECTURES = ("RDMFForMomentRetrieval", "RDMFModel")
+
+
+class PublishError(ValueError):
+    """An input that cannot be published: the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model card needs to know about a training dataset.
+
+    Attributes:
+        pretty_name: the name shown on the card and in ``model-index``.
+        split: the split the metrics are usually computed on.
+        tasks: the tasks its evaluation scores.
+        required_metrics: top-level keys its evaluation always writes.
+        licence: the data's licence, as ``shared/data/README.md`` states it.
+        hub_license: the card's default ``license`` (the data's, so the weights inherit its terms).
+        source: where the annotations come from.
+    """
+
+    pretty_name: str
+    split: str
+    tasks: tuple[str, ...]
+    required_metrics: tuple[str, ...]
+    licence: str
+    hub_license: str
+    source: str
+
+
+MOMENT_RETRIEVAL_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
+
+DATASETS: dict[str, DatasetInfo] = {
+    "qvhighlights": DatasetInfo(
+        "QVHighlights",
+        "val",
+        (MOMENT_RETRIEVAL, HIGHLIGHT_DETECTION),
+        ("brief",),
+        "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
+        "cc-by-nc-sa-4.0",
+        "annotations from jayleicn/moment_detr",
+    ),
+    "charades_sta": DatasetInfo(
+        "Charades-STA",
+        "test",
+        (MOMENT_RETRIEVAL,),
+        MOMENT_RETRIEVAL_METRICS,
+        "Apache-2.0 (the unified annotations)",
+        "apache-2.0",
+        "annotations from line/lighthouse",
+    ),
+    "activitynet_captions": DatasetInfo(
+        "ActivityNet Captions",
+        "val_1",
+        (MOMENT_RETRIEVAL,),
+        MOMENT_RETRIEVAL_METRICS,
+        "Apache-2.0 (the unified annotations)",
+        "apache-2.0",
+        "annotations from line/lighthouse",
+    ),
+    "tvsum": DatasetInfo(
+        "TVSum",
+        "val",
+        (HIGHLIGHT_DETECTION,),
+        ("top5_mAP", "per_domain"),
+        "research use; the videos are YouTube's",
+        "other",
+        "UMT's feature release, annotations from line/lighthouse",
+    ),
+    "youtube_highlights": DatasetInfo(
+        "YouTube Highlights",
+        "val",
+        (HIGHLIGHT_DETECTION,),
+        ("mAP", "per_domain"),
+        "research use",
+        "other",
+        "UMT's feature release, annotations from line/lighthouse",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named preset: ``hub_configs/<name>.json`` or a checkpoint's ``preset.json``."""
+
+    name: str
+    description: str
+    config: dict
+    features: dict
+    training: dict
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "config": self.config,
+            "features": self.features,
+            "training": self.training,
+        }
+
+
+def load_preset(name_or_path: str | Path) -> Preset:
+    """Read a preset by name (``hub_configs/<name>.json``) or from a JSON path."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = PRESETS_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(list_presets()) or "(none found)"
+        raise PublishError(
+            f"unknown preset {str(name_or_path)!r} (looked for {path}); known presets: {known}"
+        )
+    data = _read_json(path, "preset")
+    missing = [key for key in ("config", "features", "training") if not isinstance(data.get(key), dict)]
+    if missing:
+        raise PublishError(f"{path}: preset without {', '.join(missing)} (each a JSON object)")
+    name = data.get("name") or (path.stem if path.name != "preset.json" else "custom")
+    return Preset(name, data.get("description", ""), data["config"], data["features"], data["training"])
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise PublishError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as error:
+        raise PublishError(f"{path}: not valid JSON ({error})") from None
+
+
+def flatten_metrics(metrics: Mapping, source: str = "metrics", prefix: str = "") -> dict[str, float]:
+    """Every number of a nested metrics dict, keyed by its path (``"full/MR-mAP/0.5"``).
+
+    Raises:
+        PublishError: for a null, non-numeric or non-finite value, or an empty group.
+    """
+    if not metrics:
+        raise PublishError(f"{source}: {prefix.rstrip('/') or 'the file'} holds no metrics")
+    flat = {}
+    for key, value in metrics.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, source, f"{path}/"))
+        elif value is None:
+            raise PublishError(f"{source}: {path!r} has no value (null); every metric must be a number")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise PublishError(
+                f"{source}: {path!r} is {value!r} ({type(value).__name__}); every metric must be a number"
+            )
+        elif not math.isfinite(value):
+            raise PublishError(f"{source}: {path!r} is {value}; every metric must be finite")
+        else:
+            flat[path] = value
+    return flat
+
+
+def dataset_info(dataset: str | None) -> DatasetInfo:
+    """The `DatasetInfo` of a dataset name, or a `PublishError` listing the known ones."""
+    if dataset not in DATASETS:
+        raise PublishError(
+            f"unknown dataset {dataset!r}: a model card needs one of {', '.join(DATASETS)} "
+            "(pass --dataset when the preset does not name one)"
+        )
+    return DATASETS[dataset]
+
+
+def read_metrics(path: str | Path, dataset: str) -> dict:
+    """Read a metrics JSON of ``dataset``'s evaluation, checking its keys and that every value is a number."""
+    metrics = _read_json(Path(path), "metrics")
+    if not isinstance(metrics, dict):
+        raise PublishError(f"{path}: expected a JSON object of metrics, got {type(metrics).__name__}")
+    required = dataset_info(dataset).required_metrics
+    missing = [key for key in required if key not in metrics]
+    if missing:
+        raise PublishError(
+            f"{path}: missing {', '.join(map(repr, missing))}; a {dataset} evaluation writes "
+            f"{', '.join(required)} (found: {', '.join(metrics) or 'nothing'})"
+        )
+    flatten_metrics(metrics, str(path))
+    return metrics
+
+
+def metric_task(dataset: str, metric: str) -> str:
+    """The task a metric scores: QVHighlights mixes both (``HL-*`` keys are highlight detection)."""
+    tasks = dataset_info(dataset).tasks
+    if len(tasks) == 1:
+        return tasks[0]
+    return (
+        HIGHLIGHT_DETECTION if any(part.startswith("HL-") for part in metric.split("/")) else MOMENT_RETRIEVAL
+    )
+
+
+def eval_results_for(metrics: Mapping[str, float], dataset: str, split: str) -> list[EvalResult]:
+    """One `EvalResult` per flattened metric; ``metric_type`` is the metric's path in the JSON."""
+    info = dataset_info(dataset)
+    return [
+        EvalResult(
+            task_type=metric_task(dataset, metric),
+            task_name=TASK_NAMES[metric_task(dataset, metric)],
+            dataset_type=dataset,
+            dataset_name=info.pretty_name,
+            dataset_split=split,
+            metric_type=metric,
+            metric_name=metric.replace("/", " "),
+            metric_value=value,
+        )
+        for metric, value in metrics.items()
+    ]
+
+
+def metrics_from_eval_results(eval_results: list[EvalResult]) -> dict[str, float]:
+    """The inverse of `eval_results_for`: ``{metric path: value}``."""
+    return {result.metric_type: result.metric_value for result in eval_results}
+
+
+@dataclass
+class Checkpoint:
+    """A checked checkpoint folder: its config, its optional preset and training arguments."""
+
+    folder: Path
+    config: dict
+    preset: Preset | None
+    training_args: dict | None
+
+    @property
+    def architecture(self) -> str:
+        return (self.config.get("architectures") or ["RDMFForMomentRetrieval"])[0]
+
+
+def read_checkpoint(folder: str | Path, preset: str | Path | None = None) -> Checkpoint:
+    """Check a ``save_pretrained`` folder (config and weights present) and read what lies beside them.
+
+    ``preset`` (a name or path) replaces the folder's own ``preset.json``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PublishError(f"checkpoint folder not found: {folder}")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise PublishError(
+            f"{folder}: no weights ({' or '.join(WEIGHT_FILES)}); is this a checkpoint folder?"
+        )
+    config = _read_json(folder / "config.json", "config")
+    if config.get("model_type") != RDMFConfig.model_type:
+        raise PublishError(
+            f"{folder / 'config.json'}: model_type {config.get('model_type')!r}, expected 'rdmf'"
+        )
+    if preset is None and (folder / "preset.json").is_file():
+        preset = folder / "preset.json"
+    training_args = (
+        _read_json(folder / "training_args.json", "training arguments")
+        if (folder / "training_args.json").is_file()
+        else None
+    )
+    checkpoint = Checkpoint(folder, config, load_preset(preset) if preset else None, training_args)
+    if checkpoint.architecture not in ARCHITECTURES:
+        raise PublishError(
+            f"{folder}: architecture {checkpoint.architecture!r} is not one of {ARCHITECTURES}"
+        )
+    _check_preset_widths(checkpoint)
+    return checkpoint
+
+
+def _check_preset_widths(checkpoint: Checkpoint) -> None:
+    if checkpoint.preset is None:
+        return
+    for name in ("video_feature_dim", "text_feature_dim"):
+        expected = checkpoint.preset.config.get(name)
+        if expected is not None and checkpoint.config.get(name) != expected:
+            raise PublishError(
+                f"{checkpoint.folder}: {name}={checkpoint.config.get(name)} but preset "
+                f"{checkpoint.preset.name!r} has {expected}: the card would document the wrong features"
+            )
+
+
+def load_checked_model(checkpoint: Checkpoint):
+    """Load the checkpoint's model; every weight must match a parameter (none missing or unexpected)."""
+    from .modeling_rdmf import RDMFForMomentRetrieval, RDMFModel
+
+    model_class = RDMFModel if checkpoint.architecture == "RDMFModel" else RDMFForMomentRetrieval
+    try:
+        model, info = model_class.from_pretrained(checkpoint.folder, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise PublishError(f"{checkpoint.folder}: the checkpoint does not load: {error}") from error
+    problems = {key: info.get(key) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {key: sorted(map(str, value)) for key, value in problems.items() if value}
+    if problems:
+        raise PublishError(f"{checkpoint.folder}: weights do not match {model_class.__name__}: {problems}")
+    return model
+
+
+def training_command_of(checkpoint: Checkpoint, explicit: str | None) -> str | None:
+    """The command that trained the checkpoint: given explicitly, or ``training_args.json``'s ``command``."""
+    if explicit:
+        return explicit
+    command = (checkpoint.training_args or {}).get("command")
+    if isinstance(command, list):
+        return shlex.join(map(str, command))
+    return command
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """Everything the model card says, gathered and checked before it is written."""
+
+    model_name: str
+    repo_id: str | None
+    dataset: str
+    split: str
+    metrics: dict[str, float]
+    raw_metrics: dict
+    checkpoint: Checkpoint
+    training_command: str | None
+    license: str
+
+
+def build_model_card(inputs: CardInputs) -> ModelCard:
+    """The ``README.md``: metadata with ``model-index`` (every metric), then the card's text."""
+    info = dataset_info(inputs.dataset)
+    licence_name = {"license_name": "research-use"} if inputs.license == "other" else {}
+    data = ModelCardData(
+        model_name=inputs.model_name,
+        license=inputs.license,
+        library_name="transformers",
+        tags=["rdmf", "video-moment-retrieval", "highlight-detection", "custom_code", inputs.dataset],
+        eval_results=eval_results_for(inputs.metrics, inputs.dataset, inputs.split),
+        **licence_name,
+    )
+    sections = [
+        _summary_section(inputs, info),
+        _results_section(inputs, info),
+        _usage_section(inputs),
+        _intended_use_section(info),
+        _limitations_section(inputs, info),
+        _training_section(inputs, info),
+        _licence_section(inputs, info),
+    ]
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+
+
+def _summary_section(inputs: CardInputs, info: DatasetInfo) -> str:
+    preset = inputs.checkpoint.preset
+    tasks = " and ".join(TASK_NAMES[task].lower() for task in info.tasks)
+    text = (
+        f"# {inputs.model_name}\n\n"
+        f"RDMF (Reaction-Diffusion Multimodal Fusion) trained on {info.pretty_name} for language-guided "
+        f"video {tasks}: from a video's pre-extracted clip features and a query's token features it "
+        "predicts ranked moments (normalised `(center, width)` spans with scores) and a saliency score per clip."
+    )
+    if preset is not None:
+        text += f"\n\nPreset `{preset.name}`: {preset.description}"
+    return text
+
+
+def _results_section(inputs: CardInputs, info: DatasetInfo) -> str:
+    headline = inputs.raw_metrics.get("brief") or {
+        key: value for key, value in inputs.metrics.items() if "/" not in key or key.startswith("per_domain/")
+    }
+    rows = "\n".join(f"| {name} | {value} |" for name, value in headline.items())
+    return (
+        f"## Results\n\n{info.pretty_name}, split `{inputs.split}`, in percent. Every metric of the "
+        "evaluation is in the `model-index` metadata of this card and in `eval_results.json`.\n\n"
+        f"| metric | value |\n|---|---|\n{rows}"
+    )
+
+
+def _features_text(checkpoint: Checkpoint) -> str:
+    config = checkpoint.config
+    widths = (
+        f"`video_features` `(batch, clips, {config['video_feature_dim']})` and `text_features` "
+        f"`(batch, tokens, {config['text_feature_dim']})`"
+    )
+    if checkpoint.preset is None:
+        return f"Inputs: {widths}, with `video_mask` / `text_mask` (1 = valid)."
+    features = checkpoint.preset.features
+    streams = " + ".join(f"{name} ({width})" for name, width in features.get("video_streams", {}).items())
+    text = ", ".join(f"{name} ({width})" for name, width in features.get("text_stream", {}).items())
+    clip = features.get("clip_length")
+    clip_text = f"{clip} s clips" if clip else "clips as the dataset defines them"
+    return (
+        f"Inputs: {widths}, with `video_mask` / `text_mask` (1 = valid). Video: {streams} per clip "
+        f"({clip_text}), each stream L2-normalised per clip, then concatenated; text: {text}. "
+        f"Feature layout `{features.get('layout')}` (the `transformers_rdmf.data` readers)."
+    )
+
+
+def _usage_section(inputs: CardInputs) -> str:
+    repo = inputs.repo_id or inputs.model_name
+    return f"""## How to use
+
+Without installing anything beyond `transformers` (the model code ships with this repository):
+
+```python
+from transformers import AutoModel
+
+model = AutoModel.from_pretrained("{repo}", trust_remote_code=True).eval()
+outputs = model(video_features=video, text_features=text, video_mask=video_mask, text_mask=text_mask)
+outputs.pred_spans, outputs.scores, outputs.saliency_logits
+```
+
+With `transformers_rdmf` installed (its post-processing turns outputs into seconds):
+
+```python
+from transformers_rdmf import AutoModelForMomentRetrieval
+
+model = AutoModelForMomentRetrieval.from_pretrained("{repo}").eval()
+```
+
+{_features_text(inputs.checkpoint)}"""
+
+
+def _intended_use_section(info: DatasetInfo) -> str:
+    tasks = " and ".join(TASK_NAMES[task].lower() for task in info.tasks)
+    return (
+        "## Intended use\n\n"
+        f"Research on language-guided video {tasks}, and as a baseline or starting point for "
+        f"fine-tuning, on features extracted exactly as for {info.pretty_name} (same extractors, "
+        "widths, clip length and normalisation). Not for decisions about people, surveillance, or "
+        "any use the training data's licence excludes."
+    )
+
+
+def _limitations_section(inputs: CardInputs, info: DatasetInfo) -> str:
+    items = [
+        "It sees pre-extracted features only: features from another extractor, clip length or "
+        "normalisation are out of distribution even when their width matches.",
+        f"It learned from {info.pretty_name} alone: its videos, its query style (English) and its "
+        "moment lengths; expect lower scores elsewhere.",
+        f"The scores above are on `{inputs.split}`; if the checkpoint was selected on that split "
+        "(early stopping on it), they are optimistic.",
+    ]
+    if inputs.checkpoint.preset is not None and inputs.checkpoint.preset.training.get("per_domain"):
+        items.append(
+            "The protocol trains one model per category and reports per category: this checkpoint "
+            "covers what its training arguments name, not necessarily every category above."
+        )
+    return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
+
+
+def _training_section(inputs: CardInputs, info: DatasetInfo) -> str:
+    command = inputs.training_command
+    text = f"## Training\n\nDataset: {info.pretty_name} ({info.source}).\n\n" + (
+        f"Command:\n\n```bash\n{command}\n```" if command else "Command: not recorded with the checkpoint."
+    )
+    preset = inputs.checkpoint.preset
+    if preset is not None:
+        text += f"\n\nPreset `{preset.name}`:\n\n```json\n{json.dumps(preset.to_json(), indent=2)}\n```"
+    if inputs.checkpoint.training_args:
+        text += (
+            "\n\nTraining arguments (`training_args.json`):\n\n"
+            f"```json\n{json.dumps(inputs.checkpoint.training_args, indent=2)}\n```"
+        )
+    return text
+
+
+def _licence_section(inputs: CardInputs, info: DatasetInfo) -> str:
+    return (
+        "## Licence of the training data\n\n"
+        f"{info.pretty_name}: {info.licence} ({info.source}). The videos and the features extracted "
+        f"from them keep their own terms. This card's `license: {inputs.license}` is for the weights; "
+        "the model code is the `transformers_rdmf` library's (Apache-2.0)."
+    )
+
+
+def _copy_beside(checkpoint: Checkpoint, staging: Path) -> None:
+    """Copy processor files and training arguments, which ``save_pretrained`` does not write."""
+    names = {path.name for pattern in PROCESSOR_FILE_PATTERNS for path in checkpoint.folder.glob(pattern)}
+    names |= {"training_args.json"} & {path.name for path in checkpoint.folder.iterdir()}
+    for name in sorted(names):
+        if (checkpoint.folder / name).is_file() and not (staging / name).exists():
+            shutil.copy2(checkpoint.folder / name, staging / name)
+
+
+def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PublishError(f"output {output_dir} exists and is not a folder")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise PublishError(f"output folder {output_dir} is not empty (pass overwrite=True / --overwrite)")
+
+
+def publish_checkpoint(
+    checkpoint_dir: str | Path,
+    metrics_path: str | Path,
+    output_dir: str | Path,
+    *,
+    preset: str | Path | None = None,
+    dataset: str | None = None,
+    split: str | None = None,
+    training_command: str | None = None,
+    model_name: str | None = None,
+    repo_id: str | None = None,
+    license: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete Hub repository folder for a trained checkpoint and its evaluation.
+
+    Args:
+        checkpoint_dir: what ``save_pretrained`` wrote, optionally with ``preset.json``,
+            ``training_args.json`` (its ``command`` is the training command) and processor files.
+        metrics_path: the metrics JSON of the evaluation (any `transformers_rdmf.metrics` result).
+        output_dir: the repository folder to write (created; must be empty unless ``overwrite``).
+        preset: a preset name or path, instead of the checkpoint's ``preset.json``.
+        dataset: the training dataset (one of `DATASETS`); defaults to the preset's.
+        split: the split the metrics were computed on; defaults to the dataset's usual one.
+        training_command: the command that trained it, instead of ``training_args.json``'s.
+        model_name: the name in the card and its ``model-index``; defaults to the repo's name.
+        repo_id: the Hub repository the card's examples load from.
+        license: the card's ``license``; defaults to the training data's.
+        overwrite: replace a non-empty ``output_dir``.
+
+    Returns:
+        ``output_dir``.
+
+    Raises:
+        PublishError: before anything is written, for any bad input.
+    """
+    output_dir = Path(output_dir)
+    checkpoint = read_checkpoint(checkpoint_dir, preset)
+    dataset = dataset or (checkpoint.preset.training.get("dataset") if checkpoint.preset else None)
+    dataset = dataset or (checkpoint.training_args or {}).get("dataset")
+    info = dataset_info(dataset)
+    metrics = read_metrics(metrics_path, dataset)
+    _check_repo_id(repo_id)
+    _check_output_dir(output_dir, overwrite)
+    model = load_checked_model(checkpoint)
+    default_name = repo_id.split("/")[-1] if repo_id else f"rdmf-{dataset}"
+    card = build_model_card(
+        CardInputs(
+            model_name=model_name or default_name,
+            repo_id=repo_id,
+            dataset=dataset,
+            split=split or info.split,
+            metrics=flatten_metrics(metrics),
+            raw_metrics=metrics,
+            checkpoint=checkpoint,
+            training_command=training_command_of(checkpoint, training_command),
+            license=license or info.hub_license,
+        )
+    )
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder)
+        _copy_beside(checkpoint, folder)
+        if checkpoint.preset is not None:
+            _write_json(folder / "preset.json", checkpoint.preset.to_json())
+        _write_json(folder / "eval_results.json", metrics)
+        card.save(folder / "README.md")
+
+    _write_atomically(output_dir, fill)
+    return output_dir
+
+
+def _check_repo_id(repo_id: str | None) -> None:
+    if repo_id is None:
+        return
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise PublishError(f"invalid repo_id {repo_id!r}: {error}") from None
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _write_atomically(output_dir: Path, fill) -> None:
+    """Fill a hidden sibling folder, then move it into place: a failure leaves no half-written repo."""
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a repository folder is not
+        fill(staging)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload RDMF checkpoint",
+):
+    """Create ``repo_id`` (if needed) and upload ``folder`` to it; returns the commit info."""
+    api = HfApi(token=token)
+    api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)
+    return api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), repo_type="model", commit_message=commit_message
+    )
+
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "Preset",
+    "PublishError",
+    "build_model_card",
+    "eval_results_for",
+    "flatten_metrics",
+    "load_preset",
+    "metrics_from_eval_results",
+    "publish_checkpoint",
+    "push_folder",
+]
