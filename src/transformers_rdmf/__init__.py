@@ -9,6 +9,7 @@ from .modeling_rdmf import (
     RDMFMomentRetrievalOutput,
     RDMFPreTrainedModel,
 )
+from .video_processing_rdmf import RDMFVideoProcessor
 
 __version__ = "0.1.0"
 
@@ -20,5 +21,6 @@ __all__ = [
     "RDMFModelOutput",
     "RDMFMomentRetrievalOutput",
     "RDMFPreTrainedModel",
+    "RDMFVideoProcessor",
     "list_presets",
 ]
