@@ -1,0 +1,647 @@
+"""Training and evaluation of RDMF with Accelerate (one CPU, one GPU, or many processes).
+
+``rdmf-train`` / ``scripts/train.py`` and ``rdmf-evaluate`` / ``scripts/evaluate.py`` call :func:`train_main`
+and :func:`evaluate_main`. The same code runs under ``accelerate launch``: the sampler is seeded and
+sharded, evaluation gathers every prediction exactly once, and ``--resume_from_checkpoint`` continues
+with the same data order, optimiser, scheduler and random state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.tracking import GeneralTracker
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from .configuration_rdmf import PRESETS_DIR, RDMFConfig, list_presets
+from .modeling_rdmf import RDMFForMomentRetrieval
+from .post_processing import post_process_moment_retrieval
+
+MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions")
+HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
+DEFAULT_STOPPING_METRIC = {
+    "qvhighlights": "MR-full-mAP",
+    "charades_sta": "R1@0.5",
+    "activitynet_captions": "R1@0.5",
+    "tvsum": "top5_mAP",
+    "youtube_highlights": "mAP",
+}
+
+
+@dataclass
+class TrainingArguments:
+    """Everything a run needs besides the model config; defaults follow the paper and Moment-DETR.
+
+    Data (pick the fields of your dataset):
+        dataset: ``qvhighlights``, ``charades_sta``, ``activitynet_captions``, ``tvsum`` or ``youtube_highlights``.
+        train_annotations / eval_annotations: unified jsonl files (moment datasets, TVSum).
+        video_feature_dirs: one folder per stream, ``{vid}.npz`` with ``features`` (moment datasets).
+        text_feature_dir: ``qid{qid}.npz`` with ``last_hidden_state`` (moment datasets).
+        data_root: the TVSum / YouTube Highlights folder (features, ``splits.json``).
+        domain: train and evaluate on one category (TVSum, YouTube Highlights).
+    """
+
+    output_dir: str
+    preset: str = "qvhighlights_clip_slowfast"
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    dataset: str = "qvhighlights"
+    train_annotations: str | None = None
+    eval_annotations: str | None = None
+    video_feature_dirs: list[str] = field(default_factory=list)
+    text_feature_dir: str | None = None
+    data_root: str | None = None
+    domain: str | None = None
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    num_epochs: int = 50
+    max_steps: int | None = None
+    warmup_steps: int = 0
+    lr_scheduler: str = "constant_with_warmup"
+    max_grad_norm: float | None = 0.1
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"
+    seed: int = 42
+    max_clips: int | None = None
+    num_workers: int = 0
+    eval_every_epochs: int = 1
+    early_stopping_metric: str | None = None
+    early_stopping_patience: int | None = None
+    save_state_every_steps: int | None = None
+    resume_from_checkpoint: str | None = None
+    log_with: str = "csv"
+    top_k_windows: int = 10
+    nms_threshold: float | None = 0.7
+    disable_progress_bar: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig):
+    """A ``MomentFeatureDataset`` for ``split`` ("train" or "eval"), or None when the split has no data."""
+    from .data import (
+        DomainQueryEncoder,
+        MomentFeatureDataset,
+        TextFeatureReader,
+        load_annotations,
+        load_youtube_highlights,
+        standard_video_reader,
+        tvsum_text_reader,
+        tvsum_video_reader,
+        youtube_highlights_video_reader,
+    )
+
+    annotations_path = args.train_annotations if split == "train" else args.eval_annotations
+    if args.dataset == "youtube_highlights":
+        annotations = load_youtube_highlights(
+            args.data_root, "train" if split == "train" else "val", args.domain
+        )
+        video = youtube_highlights_video_reader(args.data_root)
+        text = DomainQueryEncoder(dim=config.text_feature_dim)
+    elif annotations_path is None:
+        return None
+    elif args.dataset == "tvsum":
+        annotations = load_annotations(annotations_path, "tvsum", domain=args.domain)
+        video = tvsum_video_reader(args.data_root, audio=config.video_feature_dim == 4096)
+        text = tvsum_text_reader(args.data_root)
+    else:
+        annotations = load_annotations(annotations_path, args.dataset)
+        video = standard_video_reader(args.video_feature_dirs)
+        text = TextFeatureReader(args.text_feature_dir, dim=config.text_feature_dim)
+    if len(annotations) == 0:
+        raise ValueError(
+            f"{split} split of {args.dataset} is empty (domain={args.domain!r}, file={annotations_path})"
+        )
+    dataset = MomentFeatureDataset(annotations, video, text)
+    dataset.check_lengths(args.max_clips)  # fails now, naming the file, rather than mid-epoch
+    return dataset
+
+
+def build_loader(dataset, args: TrainingArguments, shuffle: bool):
+    from .data import MomentRetrievalCollator, build_dataloader
+
+    return build_dataloader(
+        dataset,
+        args.batch_size,
+        shuffle=shuffle,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        collate_fn=MomentRetrievalCollator(max_clips=args.max_clips),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def predictions_for_batch(outputs, meta: list[dict], args: TrainingArguments) -> list[dict]:
+    """One QVHighlights-submission row per example: windows ``[start, end, score]`` and per-clip saliency."""
+    durations = [m["span_duration"] for m in meta]
+    moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
+    saliency = outputs.saliency_logits.detach().float().sigmoid().cpu()
+    rows = []
+    for item, windows, clip_saliency in zip(meta, moments, saliency):
+        rows.append(
+            {
+                "qid": item["qid"],
+                "query": item["query"],
+                "vid": item["vid"],
+                "pred_relevant_windows": [
+                    [round(w["start"], 4), round(w["end"], 4), round(w["score"], 6)] for w in windows
+                ],
+                "pred_saliency_scores": [round(float(s), 6) for s in clip_saliency[: item["num_clips"]]],
+            }
+        )
+    return rows
+
+
+def highlight_references(meta: list[dict]) -> list[dict]:
+    """Ground truth of highlight-only datasets from what the loader read (per-clip annotator scores)."""
+    return [
+        {"qid": m["qid"], "domain": m["domain"], "label": m["saliency_scores"].tolist()}
+        for m in meta
+        if m["saliency_scores"] is not None
+    ]
+
+
+@torch.no_grad()
+def run_evaluation(
+    model, loader, accelerator: Accelerator, args: TrainingArguments
+) -> tuple[list[dict], list[dict]]:
+    """Predictions (and highlight references) for every example of ``loader``, gathered exactly once."""
+    model.eval()
+    predictions, references = [], []
+    for batch in tqdm(
+        loader, desc="eval", disable=args.disable_progress_bar or not accelerator.is_local_main_process
+    ):
+        meta = batch.pop("meta")
+        batch.pop("labels")
+        outputs = model(**batch)
+        rows = predictions_for_batch(outputs, meta, args)
+        predictions.extend(accelerator.gather_for_metrics(rows, use_gather_object=True))
+        if args.dataset in HIGHLIGHT_DATASETS:
+            references.extend(
+                accelerator.gather_for_metrics(highlight_references(meta), use_gather_object=True)
+            )
+    model.train()
+    return predictions, references
+
+
+def compute_metrics(
+    dataset: str, predictions: list[dict], references: list[dict], annotations_path: str | None
+) -> dict:
+    """The dataset's official metrics, flattened to ``{name: value}`` (percent)."""
+    from .metrics import (
+        evaluate_moment_retrieval,
+        evaluate_qvhighlights,
+        evaluate_tvsum,
+        evaluate_youtube_highlights,
+    )
+
+    if dataset in HIGHLIGHT_DATASETS:
+        scores = (evaluate_tvsum if dataset == "tvsum" else evaluate_youtube_highlights)(
+            predictions, references
+        )
+        headline = "top5_mAP" if dataset == "tvsum" else "mAP"
+        return {headline: scores[headline], **{f"{headline}/{d}": v for d, v in scores["per_domain"].items()}}
+    ground_truth = reference_rows_for(predictions, annotations_path)
+    if dataset == "qvhighlights":
+        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
+    return evaluate_moment_retrieval(predictions, ground_truth)
+
+
+def reference_rows_for(predictions: list[dict], annotations_path: str) -> list[dict]:
+    """The annotation rows of the predicted queries; prediction qids are set to the file's qid type."""
+    by_qid = {}
+    with open(annotations_path) as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                by_qid[str(row["qid"])] = row
+    rows = []
+    for prediction in predictions:
+        row = by_qid[str(prediction["qid"])]
+        prediction["qid"] = row["qid"]
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging and state
+# ---------------------------------------------------------------------------------------------
+
+
+class CSVTracker(GeneralTracker):
+    """Accelerate tracker writing ``step,name,value`` rows to ``<output_dir>/logs/metrics.csv``."""
+
+    name = "csv"
+    requires_logging_directory = True
+    main_process_only = True
+
+    def __init__(self, logging_dir: str, resume: bool = False):
+        super().__init__()
+        self.path = Path(logging_dir) / "metrics.csv"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not resume or not self.path.exists():
+            self.path.write_text("step,name,value\n")
+
+    @property
+    def tracker(self):
+        return self.path
+
+    def store_init_configuration(self, values: dict):
+        (self.path.parent / "run_config.json").write_text(json.dumps(values, indent=2, default=str))
+
+    def log(self, values: dict, step: int | None = None, **kwargs):
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            for name, value in values.items():
+                writer.writerow([step, name, repr(float(value))])
+
+
+def read_csv_log(output_dir: str | Path) -> list[tuple[int, str, float]]:
+    """The rows a :class:`CSVTracker` wrote: ``(step, name, value)``."""
+    with open(Path(output_dir) / "logs" / "metrics.csv") as handle:
+        return [(int(r["step"]), r["name"], float(r["value"])) for r in csv.DictReader(handle)]
+
+
+@dataclass
+class TrainerState:
+    """Progress saved with ``accelerator.save_state`` so a resumed run continues exactly."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    evaluations_without_improvement: int = 0
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def build_config(args: TrainingArguments) -> RDMFConfig:
+    known = {f.name for f in dataclasses.fields(RDMFConfig)}
+    unknown = sorted(set(args.config_overrides) - known)
+    if unknown:
+        raise ValueError(f"--set: unknown config field(s) {unknown}; known: {', '.join(sorted(known))}")
+    return RDMFConfig.from_preset(args.preset, **args.config_overrides)
+
+
+def check_before_training(args: TrainingArguments) -> None:
+    """Stop at once, with a clear message, on what would otherwise fail mid-run."""
+    if args.dataset not in DEFAULT_STOPPING_METRIC:
+        raise ValueError(
+            f"--dataset {args.dataset!r} is unknown; known: {', '.join(DEFAULT_STOPPING_METRIC)}"
+        )
+    paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
+    paths += [("--video_feature_dirs", d) for d in args.video_feature_dirs]
+    paths += [("--text_feature_dir", args.text_feature_dir), ("--data_root", args.data_root)]
+    for flag, path in paths:
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag}: {path} does not exist")
+    if (
+        args.dataset in MOMENT_DATASETS
+        and args.train_annotations
+        and not (args.video_feature_dirs and args.text_feature_dir)
+    ):
+        raise ValueError(f"{args.dataset} needs --video_feature_dirs and --text_feature_dir")
+    if args.dataset in HIGHLIGHT_DATASETS and args.data_root is None:
+        raise ValueError(f"{args.dataset} needs --data_root (the folder with its features)")
+    if args.dataset == "tvsum" and args.train_annotations is None:
+        raise ValueError("tvsum needs --train_annotations (tvsum_train_release.jsonl)")
+    output = Path(args.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
+
+
+def save_best(model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int) -> None:
+    if not accelerator.is_main_process:
+        return
+    best = Path(args.output_dir) / "best"
+    accelerator.unwrap_model(model).save_pretrained(best)
+    preset_path = Path(args.preset) if args.preset.endswith(".json") else PRESETS_DIR / f"{args.preset}.json"
+    if preset_path.is_file():
+        (best / "preset.json").write_text(preset_path.read_text())
+    (best / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+    (best / "metrics.json").write_text(
+        json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
+    )
+
+
+def train(args: TrainingArguments) -> dict:
+    """Train; returns ``{"best_metric", "best_epoch", "global_step", "last_metrics"}``."""
+    check_before_training(args)
+    config = build_config(args)
+    resume = args.resume_from_checkpoint is not None
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=[CSVTracker(os.path.join(args.output_dir, "logs"), resume=resume)]
+        if args.log_with == "csv"
+        else args.log_with,
+        project_dir=args.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        step_scheduler_with_optimizer=False,
+    )
+    set_seed(args.seed)
+    model = RDMFForMomentRetrieval(config)
+    train_set = build_dataset(args, "train", config)
+    eval_set = build_dataset(args, "eval", config)
+    train_loader = build_loader(train_set, args, shuffle=True)
+    eval_loader = build_loader(eval_set, args, shuffle=False) if eval_set is not None else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    if eval_loader is not None:
+        eval_loader = accelerator.prepare(eval_loader)
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    total_steps = args.max_steps or steps_per_epoch * args.num_epochs
+    scheduler = get_scheduler(
+        args.lr_scheduler, optimizer, num_warmup_steps=args.warmup_steps, num_training_steps=total_steps
+    )
+    state = TrainerState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    if resume:
+        accelerator.load_state(args.resume_from_checkpoint)
+    accelerator.init_trackers("rdmf", config={**dataclasses.asdict(args), "model": config.to_dict()})
+    metric_name = args.early_stopping_metric or DEFAULT_STOPPING_METRIC[args.dataset]
+    last_metrics: dict = {}
+
+    progress = tqdm(
+        total=total_steps,
+        initial=state.global_step,
+        desc="train",
+        disable=args.disable_progress_bar or not accelerator.is_local_main_process,
+    )
+    loop = TrainingLoop(accelerator, model, optimizer, scheduler, state, args, total_steps, progress)
+    while state.epoch < args.num_epochs and state.global_step < total_steps:
+        if not loop.run_epoch(train_loader):
+            break  # max_steps reached inside the epoch
+        state.epoch += 1
+        state.step_in_epoch = 0
+        if eval_loader is not None and state.epoch % args.eval_every_epochs == 0:
+            last_metrics = evaluate_epoch(model, eval_loader, accelerator, args, state, metric_name)
+            if should_stop_early(args, state):
+                break
+    progress.close()
+    accelerator.save_state(os.path.join(args.output_dir, "checkpoints", "last"))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {
+        "best_metric": state.best_metric,
+        "best_epoch": state.best_epoch,
+        "global_step": state.global_step,
+        "last_metrics": last_metrics,
+    }
+
+
+@dataclass
+class TrainingLoop:
+    """One epoch of optimisation steps, with logging and periodic state saving."""
+
+    accelerator: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    state: TrainerState
+    args: TrainingArguments
+    total_steps: int
+    progress: Any
+
+    def run_epoch(self, train_loader) -> bool:
+        """Train over the rest of the current epoch; False when ``total_steps`` was reached first."""
+        state, accelerator = self.state, self.accelerator
+        train_loader.set_epoch(state.epoch)
+        batches = train_loader
+        if state.step_in_epoch:  # resumed mid-epoch: same order, minus the batches already seen
+            batches = accelerator.skip_first_batches(train_loader, state.step_in_epoch)
+        self.model.train()
+        for batch in batches:
+            batch.pop("meta")
+            outputs = self.forward_backward(batch)
+            state.step_in_epoch += 1
+            if accelerator.sync_gradients:
+                self.after_optimizer_step(outputs)
+                if state.global_step >= self.total_steps:
+                    return False
+        return True
+
+    def forward_backward(self, batch):
+        accelerator, args = self.accelerator, self.args
+        with accelerator.accumulate(self.model):
+            outputs = self.model(**batch)
+            accelerator.backward(outputs.loss)
+            if accelerator.sync_gradients and args.max_grad_norm:
+                accelerator.clip_grad_norm_(self.model.parameters(), args.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+        return outputs
+
+    def after_optimizer_step(self, outputs) -> None:
+        state, accelerator = self.state, self.accelerator
+        self.scheduler.step()
+        state.global_step += 1
+        self.progress.update(1)
+        terms = {"loss": outputs.loss.detach(), **{k: v.detach() for k, v in outputs.loss_dict.items()}}
+        logged = {f"train/{k}": accelerator.reduce(v.float(), "mean").item() for k, v in terms.items()}
+        accelerator.log({**logged, "train/lr": self.scheduler.get_last_lr()[0]}, step=state.global_step)
+        every = self.args.save_state_every_steps
+        if every and state.global_step % every == 0:
+            accelerator.save_state(
+                os.path.join(self.args.output_dir, "checkpoints", f"step_{state.global_step}")
+            )
+
+
+def evaluate_epoch(
+    model, eval_loader, accelerator, args: TrainingArguments, state: TrainerState, metric_name: str
+) -> dict:
+    predictions, references = run_evaluation(model, eval_loader, accelerator, args)
+    metrics = {}
+    if accelerator.is_main_process:
+        metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
+        folder = Path(args.output_dir) / "eval"
+        write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
+        (folder / f"epoch_{state.epoch:03d}_metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = broadcast_object(metrics)
+    if metric_name not in metrics:
+        raise ValueError(f"--early_stopping_metric {metric_name!r} is not among {sorted(metrics)}")
+    accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.global_step)
+    if state.best_metric is None or metrics[metric_name] > state.best_metric:
+        state.best_metric, state.best_epoch = metrics[metric_name], state.epoch
+        state.evaluations_without_improvement = 0
+        save_best(model, accelerator, args, metrics, state.epoch)
+    else:
+        state.evaluations_without_improvement += 1
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def should_stop_early(args: TrainingArguments, state: TrainerState) -> bool:
+    patience = args.early_stopping_patience
+    return patience is not None and state.evaluations_without_improvement >= patience
+
+
+def broadcast_object(value):
+    """``value`` of the main process, on every process."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        holder = [value]
+        torch.distributed.broadcast_object_list(holder, src=0)
+        return holder[0]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["hidden_size=128", "fusion_type=cross_attention"]`` -> typed values (JSON where it parses)."""
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rdmf-train", description="Train RDMF with Accelerate.")
+    defaults = TrainingArguments(output_dir="")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument(
+        "--preset", default=defaults.preset, help=f"one of {list_presets()} or a preset JSON path"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
+    )
+    parser.add_argument("--video_feature_dirs", nargs="+", default=[])
+    for item in dataclasses.fields(TrainingArguments):
+        name = item.name
+        if name in {"output_dir", "preset", "config_overrides", "video_feature_dirs"}:
+            continue
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            parser.add_argument(f"--{name}", action="store_true")
+        else:
+            kind = {
+                "learning_rate": float,
+                "weight_decay": float,
+                "max_grad_norm": float,
+                "nms_threshold": float,
+            }
+            integer = name in {
+                "batch_size", "num_epochs", "max_steps", "warmup_steps", "gradient_accumulation_steps",
+                "seed", "max_clips", "num_workers", "eval_every_epochs", "early_stopping_patience",
+                "save_state_every_steps", "top_k_windows",
+            }  # fmt: skip
+            parser.add_argument(f"--{name}", type=int if integer else kind.get(name, str), default=None)
+    return parser
+
+
+def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
+    """Preset ``training`` section first, then the command line on top."""
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    values = {k: v for k, v in read_preset(namespace.preset).get("training", {}).items() if k in fields}
+    for key, value in vars(namespace).items():
+        if key in fields and value is not None and value is not False and value != []:
+            values[key] = value
+    values["config_overrides"] = parse_overrides(namespace.set)
+    return TrainingArguments(**values)
+
+
+def read_preset(name_or_path: str) -> dict:
+    path = Path(name_or_path) if name_or_path.endswith(".json") else PRESETS_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise ValueError(
+            f"--preset: unknown preset {name_or_path!r} (looked for {path}); known: {', '.join(list_presets())}"
+        )
+    return json.loads(path.read_text())
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    try:
+        args = arguments_from_namespace(build_train_parser().parse_args(argv))
+        result = train(args)
+    except (ValueError, FileNotFoundError, PermissionError) as error:
+        print(f"rdmf-train: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def evaluate_checkpoint(checkpoint: str, args: TrainingArguments) -> dict:
+    """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
+    check_before_training(args)
+    accelerator = Accelerator()
+    model = RDMFForMomentRetrieval.from_pretrained(checkpoint)
+    eval_set = build_dataset(args, "eval", model.config)
+    if eval_set is None:
+        raise ValueError(
+            "nothing to evaluate: give --eval_annotations (or --data_root for YouTube Highlights)"
+        )
+    model, loader = accelerator.prepare(model, build_loader(eval_set, args, shuffle=False))
+    predictions, references = run_evaluation(model, loader, accelerator, args)
+    metrics = {}
+    if accelerator.is_main_process:
+        metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
+        write_jsonl(Path(args.output_dir) / "preds.jsonl", predictions)
+        (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    parser = build_train_parser()
+    parser.prog = "rdmf-evaluate"
+    parser.description = "Evaluate a checkpoint: predictions file + official metrics in --output_dir."
+    parser.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained")
+    try:
+        namespace = parser.parse_args(argv)
+        metrics = evaluate_checkpoint(namespace.checkpoint, arguments_from_namespace(namespace))
+    except (ValueError, FileNotFoundError, PermissionError, OSError) as error:
+        print(f"rdmf-evaluate: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=2))
+    return 0
