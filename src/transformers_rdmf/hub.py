@@ -199,6 +199,11 @@ def flatten_metrics(metrics: Mapping, source: str = "metrics", prefix: str = "")
 
 def dataset_info(dataset: str | None) -> DatasetInfo:
     """The `DatasetInfo` of a dataset name, or a `PublishError` listing the known ones."""
+    if dataset is None:
+        raise PublishError(
+            f"no training dataset: neither the preset nor training_args.json names one; pass --dataset "
+            f"(one of {', '.join(DATASETS)})"
+        )
     if dataset not in DATASETS:
         raise PublishError(
             f"unknown dataset {dataset!r}: a model card needs one of {', '.join(DATASETS)} "
