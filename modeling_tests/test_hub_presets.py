@@ -1,0 +1,159 @@
+"""hub_configs/: every preset builds a valid model, and its documented features agree with the data loaders."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval, list_presets
+from transformers_rdmf.configuration_rdmf import PRESETS_DIR
+from transformers_rdmf.data import (
+    DEFAULT_CLIP_LENGTHS,
+    YOUTUBE_HIGHLIGHTS_DOMAINS,
+    DomainQueryEncoder,
+    TextFeatureReader,
+    standard_video_reader,
+    tvsum_text_reader,
+    tvsum_video_reader,
+    youtube_highlights_video_reader,
+)
+from transformers_rdmf.hub import DATASETS, load_preset
+
+REQUIRED_PRESETS = {
+    "qvhighlights_clip_slowfast",
+    "charades_sta_clip_slowfast",
+    "activitynet_captions_clip_slowfast",
+    "tvsum_i3d",
+    "youtube_highlights_i3d",
+}
+LAYOUTS = ("moment_detr", "tvsum", "youtube_highlights")
+PRESETS = list_presets()
+
+
+def presets_of_layout(layout: str) -> list[str]:
+    return [name for name in PRESETS if load_preset(name).features["layout"] == layout]
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, RDMFForMomentRetrieval]:
+    torch.manual_seed(0)
+    return {name: RDMFForMomentRetrieval(RDMFConfig.from_preset(name)).eval() for name in PRESETS}
+
+
+def run_on(model: RDMFForMomentRetrieval, video: np.ndarray, text: np.ndarray):
+    with torch.no_grad():
+        return model(torch.from_numpy(video)[None], torch.from_numpy(text)[None])
+
+
+def test_the_published_checkpoint_kinds_all_have_a_preset():
+    assert REQUIRED_PRESETS <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_builds_a_model_that_validates_and_runs(name, models):
+    config = RDMFConfig.from_preset(name)
+    config.validate_architecture()
+    assert RDMFConfig.from_dict(config.to_dict()).to_dict() == config.to_dict()
+    outputs = run_on(
+        models[name],
+        np.random.default_rng(0).standard_normal((7, config.video_feature_dim), dtype=np.float32),
+        np.random.default_rng(1).standard_normal((3, config.text_feature_dim), dtype=np.float32),
+    )
+    assert outputs.pred_spans.shape == (1, config.num_moment_queries, 2)
+    assert outputs.saliency_logits.shape == (1, 7)
+    assert torch.isfinite(outputs.scores).all()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_documents_its_features_and_training(name):
+    preset = load_preset(name)
+    assert preset.description
+    assert preset.features["layout"] in LAYOUTS
+    assert set(preset.training) >= {
+        "dataset",
+        "learning_rate",
+        "batch_size",
+        "num_epochs",
+        "early_stopping_metric",
+    }
+    streams = preset.features["video_streams"]
+    optional = preset.features.get("optional_streams", {}) if preset.features.get("audio") else {}
+    assert sum(streams.values()) + sum(optional.values()) == preset.config["video_feature_dim"]
+    assert list(preset.features["text_stream"].values()) == [preset.config["text_feature_dim"]]
+    dataset = preset.training["dataset"]
+    if dataset != "custom":
+        assert dataset in DATASETS
+        assert preset.features["clip_length"] == DEFAULT_CLIP_LENGTHS[dataset]
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if load_preset(n).training["dataset"] != "custom"])
+def test_early_stopping_metric_is_one_the_evaluation_writes(name, shared_data):
+    preset = load_preset(name)
+    dataset = preset.training["dataset"]
+    written = set(DATASETS[dataset].required_metrics)
+    if dataset == "qvhighlights":
+        metrics = shared_data / "conformance/qvhighlights/qddetr_sf+clip_val_preds_metrics.json"
+        written = set(json.loads(metrics.read_text())["brief"])
+    assert preset.training["early_stopping_metric"] in written
+
+
+@pytest.mark.parametrize("name", presets_of_layout("moment_detr"))
+def test_moment_detr_layout_widths_match_the_standard_reader(name, models, tmp_path):
+    """Write one video per stream at the documented widths; the reader's output fits the model."""
+    preset = load_preset(name)
+    streams = preset.features["video_streams"]
+    rng = np.random.default_rng(0)
+    for stream, width in streams.items():
+        (tmp_path / stream).mkdir()
+        np.savez(tmp_path / stream / "v1.npz", features=rng.standard_normal((9, width)).astype(np.float32))
+    (text_width,) = preset.features["text_stream"].values()
+    np.savez(tmp_path / "qid7.npz", last_hidden_state=rng.standard_normal((4, text_width)).astype(np.float32))
+
+    reader = standard_video_reader([tmp_path / s for s in streams], dims=list(streams.values()))
+    video, _ = reader.read("v1", num_labels=9)
+    text = TextFeatureReader(tmp_path, dim=text_width).read({"qid": 7}).tokens
+    assert reader.dim == video.shape[1] == models[name].config.video_feature_dim
+    assert text.shape[1] == models[name].config.text_feature_dim
+    assert run_on(models[name], video, text).saliency_logits.shape == (1, 9)
+
+
+def first_example(path) -> dict:
+    return json.loads(path.read_text().splitlines()[0])
+
+
+def test_tvsum_preset_matches_the_real_tvsum_features(models, shared_data):
+    preset, root = load_preset("tvsum_i3d"), shared_data / "tvsum"
+    example = first_example(root / "tvsum_val_release.jsonl")
+    reader = tvsum_video_reader(root, audio=preset.features["audio"])
+    video, _ = reader.read(example["vid"], num_labels=len(example["label"]))
+    text = tvsum_text_reader(root).read(example).tokens
+    config = models["tvsum_i3d"].config
+    assert reader.dim == video.shape[1] == config.video_feature_dim
+    assert text.shape[1] == config.text_feature_dim
+    assert run_on(models["tvsum_i3d"], video, text).saliency_logits.shape == (1, video.shape[0])
+    with_audio = tvsum_video_reader(root, audio=True)
+    assert with_audio.dim == config.video_feature_dim + sum(preset.features["optional_streams"].values())
+
+
+def test_youtube_highlights_preset_matches_the_real_features_and_domain_queries(models, shared_data):
+    preset, root = load_preset("youtube_highlights_i3d"), shared_data / "youtube_highlights"
+    example = first_example(root / "youtube_highlight_val_release.jsonl")
+    reader = youtube_highlights_video_reader(root)
+    video, _ = reader.read(example["vid"], num_labels=len(example["label"]))
+    config = models["youtube_highlights_i3d"].config
+    assert config.text_feature_dim >= len(YOUTUBE_HIGHLIGHTS_DOMAINS)
+    text = DomainQueryEncoder(dim=config.text_feature_dim).read(example).tokens
+    assert reader.dim == video.shape[1] == config.video_feature_dim
+    assert text.shape == (1, config.text_feature_dim) == (1, *preset.features["text_stream"].values())
+    assert run_on(models["youtube_highlights_i3d"], video, text).saliency_logits.shape == (1, video.shape[0])
+
+
+def test_an_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known presets: .*tvsum_i3d.*youtube_highlights_i3d"):
+        RDMFConfig.from_preset("tvsum")
+
+
+def test_preset_files_are_plain_json_objects():
+    for path in PRESETS_DIR.glob("*.json"):
+        assert set(json.loads(path.read_text())) == {"description", "config", "features", "training"}, path
