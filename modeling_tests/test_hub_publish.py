@@ -1,8 +1,10 @@
 """scripts/publish.py and transformers_rdmf.hub: the repository folder, its model card, push, bad input."""
 
+import dataclasses
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -19,6 +21,12 @@ from safetensors.torch import load_file, save_file
 from transformers_rdmf import AutoModelForMomentRetrieval, RDMFForMomentRetrieval
 from transformers_rdmf.hub import DATASETS, PublishError, publish_checkpoint
 from transformers_rdmf.metrics import evaluate_moment_retrieval, evaluate_tvsum, evaluate_youtube_highlights
+from transformers_rdmf.training import (
+    TrainingArguments,
+    arguments_from_namespace,
+    build_train_parser,
+    compute_metrics,
+)
 
 from .test_modeling import tiny_batch, tiny_config
 
@@ -352,6 +360,14 @@ BAD_INPUTS = {
         lambda ckpt, tmp: dict(dataset=None, preset=tiny_preset(tmp, dataset="custom")),
         r"unknown dataset 'custom': a model card needs one of qvhighlights, charades_sta",
     ),
+    "QVHighlights metrics without MR or HL results": (
+        lambda ckpt, tmp: dict(metrics=_write_metrics(tmp, {"R1@0.5": 50.0}), dataset="qvhighlights"),
+        r"missing 'brief' or 'MR-full-mAP' or 'HL-min-VeryGood-mAP', which a qvhighlights evaluation writes",
+    ),
+    "metrics of another dataset": (
+        lambda ckpt, tmp: dict(metrics=_write_metrics(tmp, {"dataset": "tvsum", "epoch": 3, "mAP": 1.0})),
+        r"the metrics file is of dataset 'tvsum', the checkpoint of 'youtube_highlights'",
+    ),
     "no dataset": (
         lambda ckpt, tmp: dict(dataset=None),
         r"no training dataset: neither the preset nor training_args.json names one; pass --dataset",
@@ -400,10 +416,60 @@ def test_a_non_empty_output_folder_is_kept_unless_overwrite(checkpoint, metrics_
 
 
 def test_script_reports_bad_input_as_an_error_line(checkpoint, tmp_path, capsys):
-    metrics = _write_metrics(tmp_path, {"top5_mAP": 80.0})
+    metrics = _write_metrics(tmp_path, {"per_domain": {"BK": 80.0}})
     code = load_publish_script().main(
         [str(checkpoint), str(metrics), str(tmp_path / "repo"), "--dataset", "tvsum"]
     )
     assert code == 2
     assert "publish.py: error:" in capsys.readouterr().err
     assert not (tmp_path / "repo").exists()
+
+
+def _training_loop_metrics(dataset: str, shared_data: Path) -> dict:
+    """``best/metrics.json`` as the training loop writes it: its flat metrics, the epoch and the dataset."""
+    if dataset == "tvsum":
+        rows = [
+            json.loads(line)
+            for line in (shared_data / "tvsum/tvsum_val_release.jsonl").read_text().splitlines()
+        ]
+        rng = np.random.default_rng(0)
+        predictions = [
+            {"qid": r["qid"], "pred_saliency_scores": rng.random(len(r["label"])).tolist()} for r in rows
+        ]
+        return {"epoch": 7, "dataset": dataset, **compute_metrics(dataset, predictions, rows, None)}
+    conformance = shared_data / "conformance/qvhighlights/qddetr_sf+clip_val_preds.jsonl"
+    predictions = [json.loads(line) for line in conformance.read_text().splitlines()]
+    annotations = shared_data / "qvhighlights/highlight_val_release.jsonl"
+    return {"epoch": 7, "dataset": dataset, **compute_metrics(dataset, predictions, None, str(annotations))}
+
+
+@pytest.mark.parametrize("dataset", ["qvhighlights", "tvsum"])
+def test_a_training_loop_checkpoint_publishes_with_its_own_arguments(
+    dataset, trained_model, shared_data, tmp_path
+):
+    """What ``rdmf-train`` leaves in ``best/``; the card's command gives back the same arguments."""
+    preset = tiny_preset(tmp_path, dataset="custom")
+    args = TrainingArguments(
+        output_dir="runs/tiny", preset=str(preset), dataset=dataset, domain="BK" if dataset == "tvsum" else None,
+        config_overrides={"hidden_size": 32, "fusion_type": "reaction_diffusion"}, learning_rate=0.001,
+        video_feature_dirs=["features/a", "features/b"], mixed_precision="bf16", disable_progress_bar=True,
+    )  # fmt: skip
+    best = tmp_path / "runs" / "best"
+    trained_model.save_pretrained(best)
+    (best / "preset.json").write_text(preset.read_text())
+    (best / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+    metrics = _training_loop_metrics(dataset, shared_data)
+    (best / "metrics.json").write_text(json.dumps(metrics))
+
+    out = publish_checkpoint(best, best / "metrics.json", tmp_path / "repo")
+    card, _, results = load_card_metrics(out / "README.md")
+    expected = {k: v for k, v in leaves(metrics).items() if k not in ("epoch", "dataset")}
+    assert {r.metric_type: r.metric_value for r in results} == expected
+    assert {r.dataset_type for r in results} == {dataset}
+    assert "Checkpoint of epoch 7." in card.text
+    assert json.loads((out / "preset.json").read_text())["name"] == "tiny_preset"
+    command = card.text.split("```bash\n")[1].split("\n```")[0]
+    argv = shlex.split(command)
+    assert argv[0] == "rdmf-train"
+    replayed = arguments_from_namespace(build_train_parser().parse_args(argv[1:]))
+    assert replayed == dataclasses.replace(args, disable_progress_bar=False)

@@ -12,6 +12,7 @@ This module is not imported by the model code, so Hub repositories never depend 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -44,6 +45,8 @@ PROCESSOR_FILE_PATTERNS = (
     "tokenization_*.py",
 )
 ARCHITECTURES = ("RDMFForMomentRetrieval", "RDMFModel")
+# Training arguments that describe how a run was continued, not what it was.
+NOT_REPLAYED = ("resume_from_checkpoint", "disable_progress_bar")
 
 
 class PublishError(ValueError):
@@ -58,7 +61,8 @@ class DatasetInfo:
         pretty_name: the name shown on the card and in ``model-index``.
         split: the split the metrics are usually computed on.
         tasks: the tasks its evaluation scores.
-        required_metrics: top-level keys its evaluation always writes.
+        required_metrics: top-level keys every evaluation of it writes; a tuple inside lists
+            alternatives (the library's nested results and the training loop's flat ones differ).
         licence: the data's licence, as ``shared/data/README.md`` states it.
         hub_license: the card's default ``license`` (the data's, so the weights inherit its terms).
         source: where the annotations come from.
@@ -67,12 +71,14 @@ class DatasetInfo:
     pretty_name: str
     split: str
     tasks: tuple[str, ...]
-    required_metrics: tuple[str, ...]
+    required_metrics: tuple[str | tuple[str, ...], ...]
     licence: str
     hub_license: str
     source: str
 
 
+# The training loop's best/metrics.json adds these beside the metrics.
+BOOKKEEPING_KEYS = ("epoch", "dataset")
 MOMENT_RETRIEVAL_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -80,7 +86,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "QVHighlights",
         "val",
         (MOMENT_RETRIEVAL, HIGHLIGHT_DETECTION),
-        ("brief",),
+        (("brief", "MR-full-mAP", "HL-min-VeryGood-mAP"),),
         "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
         "cc-by-nc-sa-4.0",
         "annotations from jayleicn/moment_detr",
@@ -107,7 +113,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "TVSum",
         "val",
         (HIGHLIGHT_DETECTION,),
-        ("top5_mAP", "per_domain"),
+        ("top5_mAP",),
         "research use; the videos are YouTube's",
         "other",
         "UMT's feature release, annotations from line/lighthouse",
@@ -116,7 +122,7 @@ DATASETS: dict[str, DatasetInfo] = {
         "YouTube Highlights",
         "val",
         (HIGHLIGHT_DETECTION,),
-        ("mAP", "per_domain"),
+        ("mAP",),
         "research use",
         "other",
         "UMT's feature release, annotations from line/lighthouse",
@@ -212,20 +218,26 @@ def dataset_info(dataset: str | None) -> DatasetInfo:
     return DATASETS[dataset]
 
 
-def read_metrics(path: str | Path, dataset: str) -> dict:
-    """Read a metrics JSON of ``dataset``'s evaluation, checking its keys and that every value is a number."""
+def read_metrics_file(path: str | Path) -> tuple[dict, dict]:
+    """A metrics JSON split into its metrics and its bookkeeping (`BOOKKEEPING_KEYS`, e.g. the epoch)."""
     metrics = _read_json(Path(path), "metrics")
     if not isinstance(metrics, dict):
         raise PublishError(f"{path}: expected a JSON object of metrics, got {type(metrics).__name__}")
+    bookkeeping = {key: metrics.pop(key) for key in BOOKKEEPING_KEYS if key in metrics}
+    return metrics, bookkeeping
+
+
+def check_metrics(metrics: dict, dataset: str, source: str) -> None:
+    """Every key ``dataset``'s evaluation writes is there, and every value is a finite number."""
     required = dataset_info(dataset).required_metrics
-    missing = [key for key in required if key not in metrics]
+    groups = [(group,) if isinstance(group, str) else group for group in required]
+    missing = [" or ".join(map(repr, group)) for group in groups if not any(key in metrics for key in group)]
     if missing:
         raise PublishError(
-            f"{path}: missing {', '.join(map(repr, missing))}; a {dataset} evaluation writes "
-            f"{', '.join(required)} (found: {', '.join(metrics) or 'nothing'})"
+            f"{source}: missing {', '.join(missing)}, which a {dataset} evaluation writes "
+            f"(found: {', '.join(metrics) or 'nothing'})"
         )
-    flatten_metrics(metrics, str(path))
-    return metrics
+    flatten_metrics(metrics, source)
 
 
 def metric_task(dataset: str, metric: str) -> str:
@@ -299,7 +311,11 @@ def read_checkpoint(folder: str | Path, preset: str | Path | None = None) -> Che
         if (folder / "training_args.json").is_file()
         else None
     )
-    checkpoint = Checkpoint(folder, config, load_preset(preset) if preset else None, training_args)
+    loaded = load_preset(preset) if preset else None
+    if loaded is not None and loaded.name == "custom" and (training_args or {}).get("preset"):
+        # the training loop copies the preset file, whose name is in its arguments
+        loaded = dataclasses.replace(loaded, name=Path(str(training_args["preset"])).stem)
+    checkpoint = Checkpoint(folder, config, loaded, training_args)
     if checkpoint.architecture not in ARCHITECTURES:
         raise PublishError(
             f"{folder}: architecture {checkpoint.architecture!r} is not one of {ARCHITECTURES}"
@@ -337,13 +353,38 @@ def load_checked_model(checkpoint: Checkpoint):
 
 
 def training_command_of(checkpoint: Checkpoint, explicit: str | None) -> str | None:
-    """The command that trained the checkpoint: given explicitly, or ``training_args.json``'s ``command``."""
+    """The command that trained the checkpoint.
+
+    In order: ``explicit``; ``training_args.json``'s ``command`` (a string or an argv list); else the
+    ``rdmf-train`` command that gives the same arguments, rebuilt from ``training_args.json`` as the
+    training loop writes it (every field explicit, so the preset's defaults cannot change it).
+    """
     if explicit:
         return explicit
-    command = (checkpoint.training_args or {}).get("command")
+    args = checkpoint.training_args or {}
+    command = args.get("command")
     if isinstance(command, list):
         return shlex.join(map(str, command))
-    return command
+    if command or "output_dir" not in args:
+        return command
+    return shlex.join(["rdmf-train", *training_argv(args)])
+
+
+def training_argv(args: Mapping) -> list[str]:
+    """``rdmf-train`` arguments for a ``TrainingArguments`` dict (unset, false and empty fields left out)."""
+    argv = []
+    for name, value in args.items():
+        if name in NOT_REPLAYED or value is None or value is False or value in ([], {}):
+            continue
+        if name == "config_overrides":
+            argv += [item for key, val in value.items() for item in ("--set", f"{key}={json.dumps(val)}")]
+        elif value is True:
+            argv.append(f"--{name}")
+        elif isinstance(value, list):
+            argv += [f"--{name}", *map(str, value)]
+        else:
+            argv += [f"--{name}", str(value)]
+    return argv
 
 
 @dataclass(frozen=True)
@@ -359,6 +400,7 @@ class CardInputs:
     checkpoint: Checkpoint
     training_command: str | None
     license: str
+    epoch: int | None = None
 
 
 def build_model_card(inputs: CardInputs) -> ModelCard:
@@ -400,9 +442,7 @@ def _summary_section(inputs: CardInputs, info: DatasetInfo) -> str:
 
 
 def _results_section(inputs: CardInputs, info: DatasetInfo) -> str:
-    headline = inputs.raw_metrics.get("brief") or {
-        key: value for key, value in inputs.metrics.items() if "/" not in key or key.startswith("per_domain/")
-    }
+    headline = inputs.raw_metrics.get("brief") or inputs.metrics
     rows = "\n".join(f"| {name} | {value} |" for name, value in headline.items())
     return (
         f"## Results\n\n{info.pretty_name}, split `{inputs.split}`, in percent. Every metric of the "
@@ -486,7 +526,8 @@ def _limitations_section(inputs: CardInputs, info: DatasetInfo) -> str:
 
 def _training_section(inputs: CardInputs, info: DatasetInfo) -> str:
     command = inputs.training_command
-    text = f"## Training\n\nDataset: {info.pretty_name} ({info.source}).\n\n" + (
+    epoch = f" Checkpoint of epoch {inputs.epoch}." if inputs.epoch is not None else ""
+    text = f"## Training\n\nDataset: {info.pretty_name} ({info.source}).{epoch}\n\n" + (
         f"Command:\n\n```bash\n{command}\n```" if command else "Command: not recorded with the checkpoint."
     )
     preset = inputs.checkpoint.preset
@@ -563,25 +604,24 @@ def publish_checkpoint(
     """
     output_dir = Path(output_dir)
     checkpoint = read_checkpoint(checkpoint_dir, preset)
-    dataset = dataset or (checkpoint.preset.training.get("dataset") if checkpoint.preset else None)
-    dataset = dataset or (checkpoint.training_args or {}).get("dataset")
-    info = dataset_info(dataset)
-    metrics = read_metrics(metrics_path, dataset)
+    metrics, bookkeeping = read_metrics_file(metrics_path)
+    dataset = resolve_dataset(dataset, checkpoint, bookkeeping.get("dataset"))
+    check_metrics(metrics, dataset, str(metrics_path))
     _check_repo_id(repo_id)
     _check_output_dir(output_dir, overwrite)
     model = load_checked_model(checkpoint)
-    default_name = repo_id.split("/")[-1] if repo_id else f"rdmf-{dataset}"
     card = build_model_card(
         CardInputs(
-            model_name=model_name or default_name,
+            model_name=model_name or (repo_id.split("/")[-1] if repo_id else f"rdmf-{dataset}"),
             repo_id=repo_id,
             dataset=dataset,
-            split=split or info.split,
+            split=split or dataset_info(dataset).split,
             metrics=flatten_metrics(metrics),
             raw_metrics=metrics,
             checkpoint=checkpoint,
             training_command=training_command_of(checkpoint, training_command),
-            license=license or info.hub_license,
+            license=license or dataset_info(dataset).hub_license,
+            epoch=bookkeeping.get("epoch"),
         )
     )
 
@@ -590,11 +630,21 @@ def publish_checkpoint(
         _copy_beside(checkpoint, folder)
         if checkpoint.preset is not None:
             _write_json(folder / "preset.json", checkpoint.preset.to_json())
-        _write_json(folder / "eval_results.json", metrics)
+        _write_json(folder / "eval_results.json", {**bookkeeping, **metrics})
         card.save(folder / "README.md")
 
     _write_atomically(output_dir, fill)
     return output_dir
+
+
+def resolve_dataset(explicit: str | None, checkpoint: Checkpoint, from_metrics: str | None) -> str:
+    """The training dataset: given, else the training arguments', the preset's, or the metrics file's."""
+    preset_dataset = checkpoint.preset.training.get("dataset") if checkpoint.preset else None
+    dataset = explicit or (checkpoint.training_args or {}).get("dataset") or preset_dataset or from_metrics
+    dataset_info(dataset)
+    if from_metrics is not None and from_metrics != dataset:
+        raise PublishError(f"the metrics file is of dataset {from_metrics!r}, the checkpoint of {dataset!r}")
+    return dataset
 
 
 def _check_repo_id(repo_id: str | None) -> None:
