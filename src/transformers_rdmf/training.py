@@ -86,6 +86,7 @@ class TrainingArguments:
     top_k_windows: int = 10
     nms_threshold: float | None = 0.7
     disable_progress_bar: bool = False
+    cpu: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +354,16 @@ def check_before_training(args: TrainingArguments) -> None:
         raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
 
 
+def use_cpu(args: TrainingArguments) -> bool:
+    """CPU when asked, or when launched as several processes on a machine without CUDA.
+
+    ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) on a CPU-only
+    machine then trains with the gloo backend; Accelerate alone would run N unrelated processes.
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return args.cpu or (several and not torch.cuda.is_available())
+
+
 def save_best(model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int) -> None:
     if not accelerator.is_main_process:
         return
@@ -373,6 +384,7 @@ def train(args: TrainingArguments) -> dict:
     config = build_config(args)
     resume = args.resume_from_checkpoint is not None
     accelerator = Accelerator(
+        cpu=use_cpu(args),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=[CSVTracker(os.path.join(args.output_dir, "logs"), resume=resume)]
@@ -447,7 +459,7 @@ class TrainingLoop:
     progress: Any
 
     def run_epoch(self, train_loader) -> bool:
-        """Train over the rest of the current epoch; False when ``total_steps`` was reached first."""
+        """Train over the rest of the current epoch; False when ``total_steps`` was reached before its end."""
         state, accelerator = self.state, self.accelerator
         train_loader.set_epoch(state.epoch)
         batches = train_loader
@@ -461,7 +473,7 @@ class TrainingLoop:
             if accelerator.sync_gradients:
                 self.after_optimizer_step(outputs)
                 if state.global_step >= self.total_steps:
-                    return False
+                    return state.step_in_epoch >= len(train_loader)
         return True
 
     def forward_backward(self, batch):
