@@ -4,12 +4,14 @@ import json
 from pathlib import Path
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
+from transformers import CLIPConfig, PreTrainedConfig
 
 FUSION_TYPES = ("reaction_diffusion", "cross_attention")
 DIFFUSION_IMPLEMENTATIONS = ("closed_form", "euler")
 SPAN_LOSS_TYPES = ("smooth_l1", "l1")
 IOU_LOSS_TARGETS = ("matched", "all")
+VIDEO_BACKBONES = (None, "clip", "timm")
+TEXT_BACKBONES = (None, "clip")
 # With the Turing ordering on, D_v is parametrised as a fraction of D_u of at most this.
 TURING_MAX_RATIO = 0.999
 
@@ -29,6 +31,19 @@ class RDMFConfig(PreTrainedConfig):
         text_feature_dim (`int`, defaults to 512): width of the pre-extracted query token features.
         hidden_size (`int`, defaults to 256): the fusion and decoder width `d`.
         dropout (`float`, defaults to 0.1): dropout after the input projections and in the decoder.
+
+    Backbones (raw input: ``pixel_values`` and ``input_ids`` instead of features):
+        video_backbone (`str`, defaults to None): None (pre-extracted ``video_features`` only), "clip" (CLIP's
+            vision tower and projection, one embedding per frame) or "timm" (``timm_model_name``'s pooled
+            features). Frame embeddings are averaged over each clip; the result must be ``video_feature_dim`` wide.
+        text_backbone (`str`, defaults to None): None (``text_features`` only) or "clip" (CLIP's text tower; its
+            token states, ``text_feature_dim`` wide, as Moment-DETR's query features).
+        clip_config (`dict`, defaults to None): a `CLIPConfig` as a dict for the CLIP towers; None is CLIP
+            ViT-B/32 (``video_feature_dim=512`` = ``projection_dim``, ``text_feature_dim=512``).
+        timm_model_name (`str`, defaults to None): any timm image model (built with ``num_classes=0``).
+        freeze_backbones (`bool`, defaults to True): the backbones are not trained.
+        normalize_backbone_features (`bool`, defaults to True): L2-normalise each clip's and each token's
+            backbone features, as the pre-extracted features are before use.
 
     Temporal diffusion (eqs. 1-3):
         use_temporal_diffusion (`bool`, defaults to True): ablation switch ("w/o temporal diffusion").
@@ -73,6 +88,13 @@ class RDMFConfig(PreTrainedConfig):
     text_feature_dim: int = 512
     hidden_size: int = 256
     dropout: float | int = 0.1
+
+    video_backbone: str | None = None
+    text_backbone: str | None = None
+    clip_config: dict | None = None
+    timm_model_name: str | None = None
+    freeze_backbones: bool = True
+    normalize_backbone_features: bool = True
 
     use_temporal_diffusion: bool = True
     diffusion_steps: int = 10
@@ -141,6 +163,39 @@ class RDMFConfig(PreTrainedConfig):
         _require_choice("iou_loss_on", self.iou_loss_on, IOU_LOSS_TARGETS)
         self._validate_dynamics()
         self._validate_loss_weights()
+        self._validate_backbones()
+
+    def clip_backbone_config(self) -> CLIPConfig:
+        """The `CLIPConfig` of the CLIP towers (ViT-B/32 when ``clip_config`` is None)."""
+        return CLIPConfig(**self.clip_config) if self.clip_config is not None else CLIPConfig()
+
+    def _validate_backbones(self):
+        _require_choice("video_backbone", self.video_backbone, VIDEO_BACKBONES)
+        _require_choice("text_backbone", self.text_backbone, TEXT_BACKBONES)
+        if self.video_backbone == "timm":
+            _require(
+                isinstance(self.timm_model_name, str) and bool(self.timm_model_name),
+                "timm_model_name",
+                self.timm_model_name,
+                'a timm model name with video_backbone="timm"',
+            )
+        if "clip" not in (self.video_backbone, self.text_backbone):
+            return
+        clip = self.clip_backbone_config()
+        if self.video_backbone == "clip":
+            _require(
+                self.video_feature_dim == clip.projection_dim,
+                "video_feature_dim",
+                self.video_feature_dim,
+                f"the CLIP projection_dim {clip.projection_dim} with video_backbone='clip'",
+            )
+        if self.text_backbone == "clip":
+            _require(
+                self.text_feature_dim == clip.text_config.hidden_size,
+                "text_feature_dim",
+                self.text_feature_dim,
+                f"the CLIP text hidden_size {clip.text_config.hidden_size} with text_backbone='clip'",
+            )
 
     def _validate_dynamics(self):
         for name in ("diffusion_dt", "reaction_dt"):

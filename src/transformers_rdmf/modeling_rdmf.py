@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import CLIPModel, CLIPTextModel, CLIPVisionModelWithProjection, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
@@ -222,18 +222,20 @@ class RDMFCrossAttentionFusion(nn.Module):
         return fused * mask.unsqueeze(-1).to(fused.dtype)
 
 
-def normalized_position_embedding(mask: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Sine embedding of each clip's relative position ``(i + 0.5) / n_valid`` in its video.
+def normalized_position_embedding(mask: torch.Tensor, dim: int, max_frequency: float = 64.0) -> torch.Tensor:
+    """Sine embedding of each clip's relative position ``p = (i + 0.5) / n_valid`` in its video.
 
-    Spans are predicted relative to the video's duration, so positions are too.
+    Spans are predicted relative to the video's duration, so positions are too. Angles are
+    ``pi * p * f_j`` with frequencies ``f_j`` geometric from 1 to ``max_frequency``: positions in [0, 1]
+    need frequencies above 1 (DETR's ``1 / 10000^(2j/d)`` would leave most channels constant).
 
     Returns:
         ``(batch, clips, dim)``.
     """
     lengths = mask.sum(dim=1, keepdim=True).clamp(min=1).to(torch.float32)
     positions = (torch.arange(mask.shape[1], device=mask.device, dtype=torch.float32) + 0.5) / lengths
-    frequencies = temperature ** (torch.arange(dim // 2, device=mask.device, dtype=torch.float32) * 2 / dim)
-    angles = 2 * math.pi * positions.unsqueeze(-1) / frequencies
+    frequencies = max_frequency ** (torch.arange(dim // 2, device=mask.device, dtype=torch.float32) * 2 / dim)
+    angles = math.pi * positions.unsqueeze(-1) * frequencies
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
@@ -277,12 +279,9 @@ class RDMFDecoderLayer(nn.Module):
         q = queries + query_position
         attended, _ = self.self_attention(q, q, queries, need_weights=False)
         queries = self.self_attention_norm(queries + self.dropout(attended))
+        located = memory + memory_position  # positions in the values too: a span is read off directly
         attended, _ = self.cross_attention(
-            queries + query_position,
-            memory + memory_position,
-            memory,
-            key_padding_mask=memory_padding,
-            need_weights=False,
+            queries + query_position, located, located, key_padding_mask=memory_padding, need_weights=False
         )
         queries = self.cross_attention_norm(queries + self.dropout(attended))
         return self.feed_forward_norm(queries + self.dropout(self.feed_forward(queries)))
@@ -304,6 +303,86 @@ class RDMFDecoder(nn.Module):
             queries = layer(queries, query_position, memory, memory_position, memory_padding)
             states.append(self.norm(queries))
         return torch.stack(states)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbones (raw input)
+# ---------------------------------------------------------------------------------------------
+
+
+class RDMFClipVideoBackbone(nn.Module):
+    """CLIP's vision tower and projection: one image embedding per frame (``projection_dim`` wide)."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        clip = config.clip_backbone_config()
+        vision_config = clip.vision_config
+        vision_config.projection_dim = clip.projection_dim
+        self.encoder = CLIPVisionModelWithProjection(vision_config)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(frames, 3, height, width)`` -> ``(frames, projection_dim)``."""
+        return self.encoder(pixel_values=frames).image_embeds
+
+
+class RDMFTimmVideoBackbone(nn.Module):
+    """Any timm image model by name, pooled features without classifier (``num_features`` wide)."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        import timm
+
+        self.model_name = config.timm_model_name
+        self.encoder = timm.create_model(config.timm_model_name, pretrained=False, num_classes=0)
+        if self.encoder.num_features != config.video_feature_dim:
+            raise ValueError(
+                f"RDMFConfig.video_feature_dim={config.video_feature_dim} is invalid: timm model "
+                f"{config.timm_model_name!r} gives {self.encoder.num_features} features per frame."
+            )
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(frames, 3, height, width)`` -> ``(frames, num_features)``."""
+        return self.encoder(frames)
+
+
+class RDMFClipTextBackbone(nn.Module):
+    """CLIP's text tower: the token states after its final LayerNorm (``text_config.hidden_size`` wide)."""
+
+    def __init__(self, config: RDMFConfig):
+        super().__init__()
+        self.encoder = CLIPTextModel(config.clip_backbone_config().text_config)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``(batch, tokens)`` ids -> ``(batch, tokens, hidden)``."""
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+VIDEO_BACKBONE_CLASSES = {"clip": RDMFClipVideoBackbone, "timm": RDMFTimmVideoBackbone}
+
+
+def embed_clips(
+    backbone: nn.Module, pixel_values: torch.Tensor, clip_mask: torch.Tensor, normalize: bool
+) -> torch.Tensor:
+    """Per-clip features from frames: each frame through ``backbone``, averaged over the clip's frames.
+
+    Only valid clips run through the backbone; padded clips get zero features.
+
+    Args:
+        pixel_values: ``(batch, clips, frames_per_clip, 3, height, width)``.
+        clip_mask: ``(batch, clips)`` 1 for valid clips.
+
+    Returns:
+        ``(batch, clips, dim)``.
+    """
+    batch, clips, frames_per_clip = pixel_values.shape[:3]
+    valid = clip_mask.bool()
+    frames = pixel_values[valid].flatten(0, 1)  # (valid clips * frames_per_clip, 3, h, w)
+    embeddings = backbone(frames).unflatten(0, (-1, frames_per_clip)).mean(dim=1)
+    if normalize:
+        embeddings = nn.functional.normalize(embeddings, dim=-1)
+    features = embeddings.new_zeros(batch, clips, embeddings.shape[-1])
+    features[valid] = embeddings
+    return features
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,12 +426,20 @@ class RDMFPreTrainedModel(PreTrainedModel):
 class RDMFModel(RDMFPreTrainedModel):
     """RDMF encoder: projections, temporal diffusion, reaction-diffusion (or cross-attention) fusion, saliency head.
 
-    Takes pre-extracted clip features and query token features; returns fused clip features and
-    per-clip saliency logits.
+    Takes pre-extracted clip features and query token features, or (with backbones in the config) frames
+    and token ids; returns fused clip features and per-clip saliency logits.
     """
 
     def __init__(self, config: RDMFConfig):
         super().__init__(config)
+        self.video_backbone = self.text_backbone = None
+        if config.video_backbone is not None:
+            self.video_backbone = VIDEO_BACKBONE_CLASSES[config.video_backbone](config)
+        if config.text_backbone == "clip":
+            self.text_backbone = RDMFClipTextBackbone(config)
+        for backbone in (self.video_backbone, self.text_backbone):
+            if backbone is not None and config.freeze_backbones:
+                backbone.requires_grad_(False)
         self.video_projection = nn.Linear(config.video_feature_dim, config.hidden_size)  # P_v
         self.text_projection = nn.Linear(config.text_feature_dim, config.hidden_size)  # P_t
         self.dropout = nn.Dropout(config.dropout)
@@ -367,10 +454,14 @@ class RDMFModel(RDMFPreTrainedModel):
     @can_return_tuple
     def forward(
         self,
-        video_features: torch.FloatTensor,
-        text_features: torch.FloatTensor,
+        video_features: torch.FloatTensor | None = None,
+        text_features: torch.FloatTensor | None = None,
         video_mask: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        pixel_mask: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> RDMFModelOutput:
         """Encode and fuse.
@@ -380,7 +471,15 @@ class RDMFModel(RDMFPreTrainedModel):
             text_features: ``(batch, tokens, text_feature_dim)`` query token features.
             video_mask: ``(batch, clips)`` 1 for valid clips, which come first in each row; all ones if None.
             text_mask: ``(batch, tokens)`` 1 for valid tokens; all ones if None.
+            pixel_values: ``(batch, clips, frames_per_clip, 3, height, width)`` instead of ``video_features``
+                (needs ``config.video_backbone``); ``pixel_mask`` ``(batch, clips)`` is then the clip mask.
+            input_ids: ``(batch, tokens)`` instead of ``text_features`` (needs ``config.text_backbone``);
+                ``attention_mask`` ``(batch, tokens)`` is then the token mask.
         """
+        if pixel_values is not None:
+            video_features, video_mask = self.embed_video(pixel_values, pixel_mask, video_features)
+        if input_ids is not None:
+            text_features, text_mask = self.embed_text(input_ids, attention_mask, text_features)
         video_mask, text_mask = self._check_inputs(video_features, text_features, video_mask, text_mask)
         valid = video_mask.unsqueeze(-1).to(video_features.dtype)
         # Diffusion with a scalar D commutes with the affine projection (it preserves constants), so
@@ -411,9 +510,78 @@ class RDMFModel(RDMFPreTrainedModel):
             inhibitor=inhibitor,
         )
 
+    def load_backbone_weights(
+        self, clip_name_or_path: str | None = None, timm_checkpoint: str | bool = False
+    ):
+        """Load pretrained backbone weights into a fresh model (a saved RDMF checkpoint already holds them).
+
+        Args:
+            clip_name_or_path: a CLIP checkpoint (`CLIPModel.from_pretrained`) for the CLIP towers.
+            timm_checkpoint: True for timm's pretrained weights of ``timm_model_name``, or a local weights file.
+        """
+        if clip_name_or_path is not None:
+            clip = CLIPModel.from_pretrained(clip_name_or_path)
+            if isinstance(self.video_backbone, RDMFClipVideoBackbone):
+                self.video_backbone.encoder.vision_model.load_state_dict(clip.vision_model.state_dict())
+                self.video_backbone.encoder.visual_projection.load_state_dict(
+                    clip.visual_projection.state_dict()
+                )
+            if self.text_backbone is not None:
+                self.text_backbone.encoder.load_state_dict(clip.text_model.state_dict())
+        if timm_checkpoint and isinstance(self.video_backbone, RDMFTimmVideoBackbone):
+            import timm
+
+            overlay = {} if timm_checkpoint is True else {"file": str(timm_checkpoint)}
+            pretrained = timm.create_model(
+                self.config.timm_model_name, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay
+            )
+            self.video_backbone.encoder.load_state_dict(pretrained.state_dict())
+
+    def embed_video(self, pixel_values, pixel_mask, video_features):
+        """Clip features ``(batch, clips, video_feature_dim)`` from frames, and the clip mask."""
+        if video_features is not None:
+            raise ValueError("pixel_values: pass either video_features or pixel_values, not both.")
+        if self.video_backbone is None:
+            raise ValueError(
+                "pixel_values: this model has no video backbone (config.video_backbone=None); pass video_features."
+            )
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.dim() != 6:
+            shape = (
+                tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
+            )
+            raise ValueError(
+                f"pixel_values: expected (batch, clips, frames_per_clip, 3, height, width), got {shape}."
+            )
+        pixel_mask = _check_mask("pixel_mask", pixel_mask, pixel_values, prefix=True)
+        features = embed_clips(
+            self.video_backbone, pixel_values, pixel_mask, self.config.normalize_backbone_features
+        )
+        return features, pixel_mask
+
+    def embed_text(self, input_ids, attention_mask, text_features):
+        """Token features ``(batch, tokens, text_feature_dim)`` from token ids, and the token mask."""
+        if text_features is not None:
+            raise ValueError("input_ids: pass either text_features or input_ids, not both.")
+        if self.text_backbone is None:
+            raise ValueError(
+                "input_ids: this model has no text backbone (config.text_backbone=None); pass text_features."
+            )
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            shape = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids)
+            raise ValueError(f"input_ids: expected a non-empty (batch, tokens) tensor, got {shape}.")
+        attention_mask = _check_mask("attention_mask", attention_mask, input_ids, prefix=False)
+        features = self.text_backbone(input_ids, attention_mask)
+        if self.config.normalize_backbone_features:
+            features = nn.functional.normalize(features, dim=-1)
+        return features, attention_mask
+
     def _check_inputs(self, video_features, text_features, video_mask, text_mask):
         """Validate shapes, widths, masks and values; return the masks (long)."""
         cfg = self.config
+        if video_features is None or text_features is None:
+            raise ValueError(
+                "inputs: pass video_features (or pixel_values) and text_features (or input_ids)."
+            )
         _check_features("video_features", video_features, cfg.video_feature_dim, "video_feature_dim", "clips")
         _check_features("text_features", text_features, cfg.text_feature_dim, "text_feature_dim", "tokens")
         if video_features.shape[0] != text_features.shape[0]:
@@ -510,11 +678,15 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
     @can_return_tuple
     def forward(
         self,
-        video_features: torch.FloatTensor,
-        text_features: torch.FloatTensor,
+        video_features: torch.FloatTensor | None = None,
+        text_features: torch.FloatTensor | None = None,
         video_mask: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         labels: list[dict[str, torch.Tensor]] | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        pixel_mask: torch.Tensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> RDMFMomentRetrievalOutput:
         """Predict moments and saliency; with ``labels``, also the loss.
@@ -523,8 +695,19 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
             video_features, text_features, video_mask, text_mask: as :meth:`RDMFModel.forward`.
             labels: one dict per video: ``spans`` ``(n_i, 2)`` normalised (center, width) ground-truth
                 windows (``n_i`` may be 0) and ``saliency`` ``(clips,)`` targets in [0, 1].
+            pixel_values, pixel_mask, input_ids, attention_mask: raw input instead of features, as
+                :meth:`RDMFModel.forward`; the same fusion and heads follow.
         """
-        encoded = self.rdmf(video_features, text_features, video_mask, text_mask)
+        encoded = self.rdmf(
+            video_features,
+            text_features,
+            video_mask,
+            text_mask,
+            pixel_values=pixel_values,
+            pixel_mask=pixel_mask,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+        )
         memory, mask = encoded.last_hidden_state, encoded.video_mask
         batch = memory.shape[0]
         query_position = self.query_embeddings.weight.unsqueeze(0).expand(batch, -1, -1)
