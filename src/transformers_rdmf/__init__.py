@@ -9,6 +9,7 @@ from .modeling_rdmf import (
     RDMFMomentRetrievalOutput,
     RDMFPreTrainedModel,
 )
+from .processing_rdmf import RDMFProcessor
 from .video_processing_rdmf import RDMFVideoProcessor
 
 __version__ = "0.1.0"
@@ -21,6 +22,7 @@ __all__ = [
     "RDMFModelOutput",
     "RDMFMomentRetrievalOutput",
     "RDMFPreTrainedModel",
+    "RDMFProcessor",
     "RDMFVideoProcessor",
     "list_presets",
 ]

@@ -1,10 +1,16 @@
 """The ``rdmf`` command line.
 
 ``rdmf demo``: build a model from a named preset and run it on pre-extracted clip features.
+``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
+moments and writes a PNG of the saliency over time with the moments shaded.
 """
 
 import argparse
+import contextlib
+import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,27 +19,33 @@ import torch
 from .configuration_rdmf import RDMFConfig, list_presets
 from .modeling_rdmf import RDMFForMomentRetrieval
 from .post_processing import post_process_highlights, post_process_moment_retrieval
+from .processing_rdmf import RDMFProcessor
+from .video_processing_rdmf import read_frame_timestamps
 
 EXAMPLE_FEATURES = Path(__file__).resolve().parents[2] / "examples" / "charades_clip_features.npz"
 
 
-def load_clip_features(path: Path, key: str = "features") -> torch.Tensor:
-    """One video's clip features from a ``.npz`` (array ``key``) or ``.npy``, L2-normalised per clip.
+def load_clip_features(path: Path, key: str = "features", argument: str = "--features") -> torch.Tensor:
+    """One video's clip features (or a query's token features) from a ``.npz`` (array ``key``) or ``.npy``,
+    L2-normalised per row.
 
     Returns:
-        ``(clips, dim)`` float32.
+        ``(rows, dim)`` float32.
     """
     if not path.is_file():
-        raise FileNotFoundError(f"--features: no file at {path}")
-    data = np.load(path)
+        raise FileNotFoundError(f"{argument}: no file at {path}")
+    try:
+        data = np.load(path)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{argument}: {path} is not a .npz or .npy array file ({error})") from error
     if isinstance(data, np.lib.npyio.NpzFile):
         if key not in data:
-            raise ValueError(f"--features: {path} has no array {key!r} (it has {sorted(data.files)})")
+            raise ValueError(f"{argument}: {path} has no array {key!r} (it has {sorted(data.files)})")
         data = data[key]
     features = torch.from_numpy(np.asarray(data, dtype=np.float32))
     if features.dim() != 2 or features.shape[0] == 0:
         raise ValueError(
-            f"--features: {path} must hold a (clips, dim) array, got shape {tuple(features.shape)}"
+            f"{argument}: {path} must hold a (rows, dim) array, got shape {tuple(features.shape)}"
         )
     return torch.nn.functional.normalize(features, dim=-1)
 
@@ -72,6 +84,160 @@ def run_demo(args: argparse.Namespace) -> None:
     print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
 
 
+def run_predict(args: argparse.Namespace) -> None:
+    """Check every argument, run the model, then (only when all went well) print and write the outputs."""
+    model_dir, query = _check_predict_arguments(args)
+    model = RDMFForMomentRetrieval.from_pretrained(model_dir).eval()
+    processor = (
+        RDMFProcessor.from_pretrained(model_dir) if (model_dir / "processor_config.json").is_file() else None
+    )
+    inputs, duration, clip_length, source = _predict_inputs(args, model, processor, query)
+    with torch.no_grad():
+        outputs = model(**inputs)
+    moments = post_process_moment_retrieval(outputs, [duration], top_k=args.top_k, nms_threshold=args.nms)[0]
+    saliency = post_process_highlights(outputs, clip_length)[0]
+    figure = plot_prediction(saliency, moments, duration, query, args.gt)
+
+    print(f"model {model_dir}: {type(model).__name__}")
+    print(f"{source}: {len(saliency)} clips of {clip_length:g} s ({duration:.2f} s)")
+    print(f'query "{query}"')
+    print("top moments (seconds):")
+    for rank, moment in enumerate(moments, 1):
+        print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
+    print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
+    _write_atomically(Path(args.output), lambda path: figure.savefig(path, dpi=120, format="png"))
+    print(f"wrote {args.output}")
+    if args.json:
+        result = {"query": query, "duration": duration, "moments": moments, "saliency": saliency}
+        _write_atomically(Path(args.json), lambda path: Path(path).write_text(json.dumps(result, indent=1)))
+        print(f"wrote {args.json}")
+
+
+def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
+    model_dir = Path(args.model)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"--model: no saved model (config.json) in {model_dir}")
+    if (args.video is None) == (args.features is None):
+        raise ValueError("--video, --features: give exactly one of them")
+    for name in ("video", "features", "text_features"):
+        value = getattr(args, name)
+        if value is not None and not Path(value).is_file():
+            raise FileNotFoundError(f"--{name.replace('_', '-')}: no file at {value}")
+    query = (args.query or "").strip()
+    if not query:
+        raise ValueError("--query: the query is empty")
+    if args.video is not None:
+        with _as_video_argument():
+            read_frame_timestamps(args.video)  # fails fast, before the model loads
+    if args.gt is not None and not 0 <= args.gt[0] < args.gt[1]:
+        raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
+    if args.top_k < 1:
+        raise ValueError(f"--top-k: expected a positive integer, got {args.top_k}")
+    return model_dir, query
+
+
+def _predict_inputs(args, model, processor, query: str):
+    """Model inputs, the duration and clip length in seconds, and a description of the video source."""
+    config = model.config
+    if args.video is not None:
+        if processor is None or config.video_backbone is None:
+            raise ValueError(
+                f"--video: the model in {args.model} has no video backbone and processor; use --features"
+            )
+        with _as_video_argument():
+            video = processor.video_processor(args.video)
+        inputs = {"pixel_values": video["pixel_values"], "pixel_mask": video["pixel_mask"]}
+        duration, clip_length, source = (
+            float(video["durations"][0]),
+            processor.video_processor.clip_length,
+            "video",
+        )
+    else:
+        features = load_clip_features(Path(args.features))
+        if features.shape[1] != config.video_feature_dim:
+            raise ValueError(
+                f"--features: {args.features} has width {features.shape[1]}, the model expects {config.video_feature_dim}"
+            )
+        clip_length = args.clip_length or (processor.video_processor.clip_length if processor else 2.0)
+        inputs = {"video_features": features.unsqueeze(0)}
+        duration, source = args.duration or features.shape[0] * clip_length, "features"
+    inputs.update(_query_inputs(args, config, processor, query))
+    return inputs, duration, clip_length, f"{source} {args.video or args.features}"
+
+
+@contextlib.contextmanager
+def _as_video_argument():
+    """Report the video processor's errors (about ``videos``) as errors about ``--video``."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"--video: {str(error).removeprefix('videos: ')}") from error
+
+
+def _query_inputs(args, config, processor, query: str) -> dict:
+    if args.text_features is not None:
+        text = load_clip_features(
+            Path(args.text_features), key="last_hidden_state", argument="--text-features"
+        )
+        if text.shape[1] != config.text_feature_dim:
+            raise ValueError(
+                f"--text-features: {args.text_features} has width {text.shape[1]}, the model expects "
+                f"{config.text_feature_dim}"
+            )
+        return {"text_features": text.unsqueeze(0)}
+    if processor is None or config.text_backbone is None:
+        raise ValueError(f"--query: the model in {args.model} has no text backbone; give --text-features")
+    return processor.tokenize(query)
+
+
+def plot_prediction(saliency: list[dict], moments: list[dict], duration: float, query: str, gt=None):
+    """Saliency over time (one step per clip), predicted moments shaded (darker = better), ground truth hatched."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 2.8))
+    best = max((m["score"] for m in moments), default=1.0) or 1.0
+    for rank, moment in enumerate(moments):
+        axis.axvspan(
+            moment["start"],
+            moment["end"],
+            color="tab:orange",
+            alpha=0.1 + 0.3 * moment["score"] / best,
+            lw=0,
+            label="predicted moments" if rank == 0 else None,
+        )
+    if gt is not None:
+        axis.axvspan(
+            gt[0], gt[1], facecolor="none", edgecolor="tab:green", hatch="//", lw=1.5, label="ground truth"
+        )
+    edges = [clip["start"] for clip in saliency] + [saliency[-1]["end"]]
+    values = [clip["saliency"] for clip in saliency]
+    axis.stairs(values, edges, color="tab:blue", lw=2, label="saliency")
+    axis.set_xlim(0, max(duration, edges[-1]))
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("time (s)")
+    axis.set_ylabel("saliency")
+    axis.set_title(f'"{query}"', fontsize=10)
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through a temporary file beside ``path``, so a failure leaves no partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(descriptor)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -87,6 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--top-k", type=int, default=5)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=run_demo)
+
+    predict = commands.add_parser(
+        "predict", help="a saved model on a video file (or its features) and a query"
+    )
+    predict.add_argument("--model", required=True, help="a folder with a saved model (and its processor)")
+    predict.add_argument("--video", help="a video file (needs a model with backbones and a processor)")
+    predict.add_argument(
+        "--features", help="pre-extracted clip features (.npz 'features' array or .npy) instead"
+    )
+    predict.add_argument("--query", required=True, help="the sentence to ground")
+    predict.add_argument(
+        "--text-features",
+        help="the query's token features (.npz 'last_hidden_state'), for models without a text tower",
+    )
+    predict.add_argument("--clip-length", type=float, help="seconds per feature row with --features")
+    predict.add_argument(
+        "--duration", type=float, help="the video's duration with --features (default: clips x length)"
+    )
+    predict.add_argument(
+        "--gt", type=float, nargs=2, metavar=("START", "END"), help="a ground-truth moment to draw"
+    )
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--nms", type=float, default=0.7, help="NMS IoU threshold")
+    predict.add_argument("--output", default="rdmf_prediction.png", help="the PNG to write")
+    predict.add_argument("--json", help="also write the moments and saliency as JSON here")
+    predict.set_defaults(handler=run_predict)
     return parser
 
 
