@@ -153,7 +153,7 @@ def test_position_embedding_is_relative_to_each_videos_length():
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0]])
     pos = normalized_position_embedding(mask, 8)
     torch.testing.assert_close(pos[0, 1], pos[1, 0])  # clip 1 of 6 and clip 0 of 2 both sit at 1/4
-    assert float(pos[1, 0, 0]) == pytest.approx(1.0)  # sin(2 pi * 1/4) at the lowest frequency
+    assert float(pos[1, 0, 0]) == pytest.approx(0.70710677)  # sin(pi * 1/4) at the lowest frequency
     assert not torch.allclose(pos[0, 0], pos[1, 0])
 
 
