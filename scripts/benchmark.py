@@ -15,7 +15,7 @@ import platform
 import sys
 from pathlib import Path
 
-TOPICS = ("model", "metrics", "data")
+TOPICS = ("model", "metrics", "data", "video")
 
 
 def describe_machine() -> str:

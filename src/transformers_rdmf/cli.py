@@ -197,7 +197,7 @@ def plot_prediction(saliency: list[dict], moments: list[dict], duration: float, 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(8, 2.8))
+    figure, axis = plt.subplots(figsize=(8, 3.2))
     best = max((m["score"] for m in moments), default=1.0) or 1.0
     for rank, moment in enumerate(moments):
         axis.axvspan(
@@ -214,13 +214,13 @@ def plot_prediction(saliency: list[dict], moments: list[dict], duration: float, 
         )
     edges = [clip["start"] for clip in saliency] + [saliency[-1]["end"]]
     values = [clip["saliency"] for clip in saliency]
-    axis.stairs(values, edges, color="tab:blue", lw=2, label="saliency")
+    axis.stairs(values, edges, baseline=None, color="tab:blue", lw=2, label="saliency")
     axis.set_xlim(0, max(duration, edges[-1]))
     axis.set_ylim(0, 1)
     axis.set_xlabel("time (s)")
     axis.set_ylabel("saliency")
     axis.set_title(f'"{query}"', fontsize=10)
-    axis.legend(loc="upper right", fontsize=8)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
     figure.tight_layout()
     return figure
 

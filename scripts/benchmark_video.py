@@ -1,0 +1,129 @@
+"""Video benchmarks (CPU): decoding + clip sampling + a small backbone on the example video.
+
+    python scripts/benchmark.py --topics video
+    python scripts/benchmark_video.py --video path/to/video.mp4 --repeats 5
+
+The example is ``../shared/data/examples/charades.mp4`` (30.7 s, 480x270, 15 clips of 2 s). Backbones are
+random (no download): the time per frame does not depend on the weights. Every row is the median of
+``--repeats`` runs after a warm-up.
+"""
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import timm
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from transformers_rdmf import RDMFVideoProcessor
+from transformers_rdmf.video_processing_rdmf import decode_video_clips
+
+EXAMPLE_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples" / "charades.mp4"
+
+
+def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
+    print(title)
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    for line in (header, tuple("-" * w for w in widths), *rows):
+        print("  " + " | ".join(str(x).rjust(w) for x, w in zip(line, widths)))
+    print()
+
+
+def decode_every_frame(path: Path) -> np.ndarray:
+    """The naive baseline: every frame to RGB, then one per 2 s clip picked from memory."""
+    with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    return np.stack(frames)
+
+
+def backbones() -> dict[str, torch.nn.Module]:
+    clip = CLIPVisionModelWithProjection(CLIPVisionConfig(projection_dim=512)).eval()  # ViT-B/32
+    return {
+        "timm resnet18": timm.create_model("resnet18", pretrained=False, num_classes=0).eval(),
+        "CLIP ViT-B/32 vision": lambda x: clip(pixel_values=x).image_embeds,
+    }
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--video", type=Path, default=EXAMPLE_VIDEO)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frames-per-clip", type=int, default=1)
+    args, _ = parser.parse_known_args(argv)
+    if not args.video.is_file():
+        print(f"skipped: no video at {args.video}")
+        return
+
+    processor = RDMFVideoProcessor(frames_per_clip=args.frames_per_clip)
+    frames, sampling = decode_video_clips(args.video, processor.clip_length, args.frames_per_clip)
+    clips = sampling.num_clips
+    print(
+        f"{args.video.name}: {sampling.duration:.1f} s, {clips} clips of {processor.clip_length:g} s, "
+        f"{args.frames_per_clip} frame(s) per clip, {torch.get_num_threads()} threads\n"
+    )
+
+    naive = median_seconds(lambda: decode_every_frame(args.video), args.repeats)
+    decode = median_seconds(
+        lambda: decode_video_clips(args.video, processor.clip_length, args.frames_per_clip), args.repeats
+    )
+    whole = median_seconds(lambda: processor(str(args.video)), args.repeats)
+    print_table(
+        "Decoding and clip sampling (ms)",
+        ("step", "ms", "clips/s", "vs every frame to RGB"),
+        [
+            ("every frame to RGB (baseline)", f"{naive * 1e3:.0f}", f"{clips / naive:.0f}", "1.0x"),
+            (
+                "timestamps + sampled frames only",
+                f"{decode * 1e3:.0f}",
+                f"{clips / decode:.0f}",
+                f"{naive / decode:.1f}x",
+            ),
+            ("+ resize, crop, normalise (processor)", f"{whole * 1e3:.0f}", f"{clips / whole:.0f}", "-"),
+        ],
+    )
+
+    pixels = processor(str(args.video))["pixel_values"][0].flatten(0, 1)  # (clips * frames, 3, 224, 224)
+    rows = []
+    for name, backbone in backbones().items():
+        with torch.no_grad():
+            model = median_seconds(lambda b=backbone: b(pixels), args.repeats)
+        total = whole + model
+        rows.append(
+            (
+                name,
+                f"{whole * 1e3:.0f}",
+                f"{model * 1e3:.0f}",
+                f"{clips / total:.1f}",
+                f"{whole / total:.0%}",
+                f"{model / total:.0%}",
+            )
+        )
+    print_table(
+        "Decoding + sampling + backbone, whole video (ms)",
+        ("backbone", "decode+process", "backbone", "clips/s", "share decoding", "share model"),
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
