@@ -138,22 +138,23 @@ def test_two_processes_equal_one_process_with_the_whole_batch(synthetic, tmp_pat
 
 
 def test_training_learns_query_dependent_moments(tmp_path):
+    """750 CPU steps (about 30 s): held-out queries' top moment at IoU >= 0.5 above 90%, target clips ranked first."""
     layout = write_synthetic_moment_dataset(tmp_path / "data", num_train=400, num_eval=48, seed=1)
     args = arguments(
         layout,
         tmp_path / "run",
-        config_overrides={**TINY, "dropout": 0.0},
+        config_overrides={**TINY, "hidden_size": 64, "decoder_ffn_dim": 128, "dropout": 0.0},
         batch_size=16,
-        num_epochs=25,
+        num_epochs=30,
         learning_rate=2e-3,
         lr_scheduler="constant_with_warmup",
-        eval_every_epochs=25,
+        eval_every_epochs=30,
     )
     result = train(args)
     metrics = result["last_metrics"]
     assert metrics["MR-full-R1@0.5"] > 90.0, metrics
     model = RDMFForMomentRetrieval.from_pretrained(tmp_path / "run" / "best").eval()
-    rows = [json.loads(line) for line in open(tmp_path / "run" / "eval" / "epoch_025_preds.jsonl")]
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "eval" / "epoch_030_preds.jsonl")]
     truth = {json.loads(line)["qid"]: json.loads(line) for line in open(layout.eval_annotations)}
     ranked_first = 0
     for row in rows:
@@ -162,7 +163,7 @@ def test_training_learns_query_dependent_moments(tmp_path):
         top = saliency.argsort(descending=True)[: len(relevant)].tolist()
         ranked_first += set(top) == relevant
     assert ranked_first / len(rows) > 0.9
-    assert model.config.hidden_size == 32
+    assert model.config.hidden_size == 64
 
 
 def test_bad_input_stops_before_training(synthetic, tmp_path, capsys):
