@@ -19,8 +19,8 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_rdmf import TURING_MAX_RATIO, RDMFConfig
 from .loss_rdmf import FOREGROUND, RDMFLoss
 from .reaction_diffusion import (
+    GRAY_SCOTT_IMPLEMENTATIONS,
     euler_stability_bound,
-    gray_scott_fusion,
     temporal_diffusion,
     temporal_diffusion_closed_form,
 )
@@ -194,9 +194,8 @@ class RDMFReactionDiffusionFusion(nn.Module):
         u = torch.sigmoid(video)
         v = torch.sigmoid(self.inhibitor_norm(sentence)).unsqueeze(1).expand_as(u)  # V = 1_L (q P_t)^T
         rates = self.rates()
-        u, v = gray_scott_fusion(
-            u, v, mask, **rates, dt=self.config.reaction_dt, steps=self.config.reaction_steps
-        )
+        dynamics = GRAY_SCOTT_IMPLEMENTATIONS[self.config.reaction_implementation]
+        u, v = dynamics(u, v, mask, **rates, dt=self.config.reaction_dt, steps=self.config.reaction_steps)
         fused = self.output_norm(video + self.output_projection(u))
         return fused * mask.unsqueeze(-1).to(fused.dtype), u, v
 
