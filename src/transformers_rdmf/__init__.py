@@ -2,6 +2,13 @@
 
 from .auto import AutoModelForMomentRetrieval
 from .configuration_rdmf import RDMFConfig, list_presets
+from .metrics import (
+    evaluate_moment_retrieval,
+    evaluate_qvhighlights,
+    evaluate_tvsum,
+    evaluate_youtube_highlights,
+    metric_path,
+)
 from .modeling_rdmf import (
     RDMFForMomentRetrieval,
     RDMFModel,
@@ -9,6 +16,7 @@ from .modeling_rdmf import (
     RDMFMomentRetrievalOutput,
     RDMFPreTrainedModel,
 )
+from .post_processing import post_process_highlights, post_process_moment_retrieval
 from .processing_rdmf import RDMFProcessor
 from .video_processing_rdmf import RDMFVideoProcessor
 
@@ -24,5 +32,13 @@ __all__ = [
     "RDMFPreTrainedModel",
     "RDMFProcessor",
     "RDMFVideoProcessor",
+    "evaluate_moment_retrieval",
+    "evaluate_qvhighlights",
+    "evaluate_tvsum",
+    "evaluate_youtube_highlights",
     "list_presets",
+    "metric_path",
+    "post_process_highlights",
+    "post_process_moment_retrieval",
 ]
+# Dataset loaders (importing `datasets` takes a while): `transformers_rdmf.data`.
