@@ -27,7 +27,7 @@ REQUIRED_PRESETS = {
     "tvsum_i3d",
     "youtube_highlights_i3d",
 }
-LAYOUTS = ("moment_detr", "tvsum", "youtube_highlights")
+LAYOUTS = ("moment_detr", "tvsum", "youtube_highlights", "raw_video")
 PRESETS = list_presets()
 
 
