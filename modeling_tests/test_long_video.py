@@ -1,5 +1,7 @@
 """Windowed inference on long videos: agreement with the single pass, and a two-hour video in bounded memory."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +133,39 @@ def test_a_two_hour_video_runs_in_windows_of_bounded_size(tmp_path):
     assert max(shape[1] for shape in seen) == 75 and max(shape[0] for shape in seen) == 16
     assert rows.largest == 75  # never more than one window of rows read at a time
     assert 0 < len(result.moments) <= 10 and all(0 <= m["start"] <= m["end"] <= 7200 for m in result.moments)
+
+
+def test_a_video_file_longer_than_a_window_runs_through_the_models_own_backbone(
+    shared_data, tmp_path, capsys
+):
+    from transformers_rdmf.cli import main as rdmf_main
+    from transformers_rdmf.long_video import embed_video_file
+
+    from .test_processing_rdmf import tiny_processor
+    from .test_video_backbones import tiny_clip_rdmf_config
+
+    video = shared_data / "examples" / "charades.mp4"
+    torch.manual_seed(0)
+    model, processor = RDMFForMomentRetrieval(tiny_clip_rdmf_config()).eval(), tiny_processor()
+    pixels = processor.video_processor(str(video))
+    with torch.no_grad():
+        expected, _ = model.rdmf.embed_video(pixels["pixel_values"], pixels["pixel_mask"], None)
+    streamed = embed_video_file(model, processor.video_processor, video, clips_per_batch=4)
+    torch.testing.assert_close(streamed, expected[0], atol=1e-5, rtol=1e-4)
+
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    argv = [
+        "predict",
+        "--model",
+        str(tmp_path / "model"),
+        "--video",
+        str(video),
+        "--query",
+        "a man opens the door",
+    ]
+    argv += ["--window-clips", "8", "--output", str(tmp_path / "p.png"), "--json", str(tmp_path / "p.json")]
+    assert rdmf_main(argv) == 0
+    assert "overlapping windows of 8 clips" in capsys.readouterr().out
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert len(result["saliency"]) == 15 and result["duration"] == pytest.approx(30.697, abs=1e-3)

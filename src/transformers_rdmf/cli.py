@@ -2,7 +2,9 @@
 
 ``rdmf demo``: build a model from a named preset and run it on pre-extracted clip features.
 ``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
-moments and writes a PNG of the saliency over time with the moments shaded.
+moments and writes a PNG of the saliency over time with the moments shaded. Videos longer than a window
+(``--window-clips``) run in overlapping windows (see :mod:`long_video`).
+``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
 """
 
 import argparse
@@ -17,12 +19,18 @@ import numpy as np
 import torch
 
 from .configuration_rdmf import RDMFConfig, list_presets
+from .feature_manifest import check_feature_folders, read_model_feature_signatures
+from .long_video import DEFAULT_WINDOW_CLIPS, embed_video_file, predict_long_video
 from .modeling_rdmf import RDMFForMomentRetrieval
 from .post_processing import post_process_highlights, post_process_moment_retrieval
 from .processing_rdmf import RDMFProcessor
-from .video_processing_rdmf import read_frame_timestamps
+from .video_processing_rdmf import plan_clips, read_frame_timestamps
 
 EXAMPLE_FEATURES = Path(__file__).resolve().parents[2] / "examples" / "charades_clip_features.npz"
+SALIENCY_MEANING = (
+    "saliency: per clip, the sigmoid probability (0..1) that the clip matches the query, each clip on its "
+    "own (they do not sum to 1); rank clips by it, or keep those above a threshold (docs/inference.md)"
+)
 
 
 def load_clip_features(path: Path, key: str = "features", argument: str = "--features") -> torch.Tensor:
@@ -92,23 +100,51 @@ def run_predict(args: argparse.Namespace) -> None:
         RDMFProcessor.from_pretrained(model_dir) if (model_dir / "processor_config.json").is_file() else None
     )
     inputs, duration, clip_length, source = _predict_inputs(args, model, processor, query)
-    with torch.no_grad():
-        outputs = model(**inputs)
-    moments = post_process_moment_retrieval(outputs, [duration], top_k=args.top_k, nms_threshold=args.nms)[0]
-    saliency = post_process_highlights(outputs, clip_length)[0]
+    windows = None
+    if "long_video_features" in inputs:
+        video = inputs.pop("long_video_features")
+        result = predict_long_video(
+            model,
+            video,
+            inputs,
+            clip_length,
+            duration,
+            args.window_clips,
+            top_k=args.top_k,
+            nms_threshold=args.nms,
+        )
+        moments, saliency, windows = result.moments, result.saliency, result.windows
+    else:
+        with torch.no_grad():
+            outputs = model(**inputs)
+        moments = post_process_moment_retrieval(
+            outputs, [duration], top_k=args.top_k, nms_threshold=args.nms
+        )[0]
+        saliency = post_process_highlights(outputs, clip_length)[0]
     figure = plot_prediction(saliency, moments, duration, query, args.gt)
 
     print(f"model {model_dir}: {type(model).__name__}")
     print(f"{source}: {len(saliency)} clips of {clip_length:g} s ({duration:.2f} s)")
+    if windows is not None:
+        print(
+            f"long video: {len(windows)} overlapping windows of {args.window_clips} clips, predictions merged"
+        )
     print(f'query "{query}"')
     print("top moments (seconds):")
     for rank, moment in enumerate(moments, 1):
         print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
+    print(SALIENCY_MEANING)
     print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
     _write_atomically(Path(args.output), lambda path: figure.savefig(path, dpi=120, format="png"))
     print(f"wrote {args.output}")
     if args.json:
-        result = {"query": query, "duration": duration, "moments": moments, "saliency": saliency}
+        result = {
+            "query": query,
+            "duration": duration,
+            "moments": moments,
+            "saliency": saliency,
+            "saliency_meaning": SALIENCY_MEANING,
+        }
         _write_atomically(Path(args.json), lambda path: Path(path).write_text(json.dumps(result, indent=1)))
         print(f"wrote {args.json}")
 
@@ -133,6 +169,8 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
         raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
     if args.top_k < 1:
         raise ValueError(f"--top-k: expected a positive integer, got {args.top_k}")
+    if args.window_clips < 1:
+        raise ValueError(f"--window-clips: expected a positive integer, got {args.window_clips}")
     return model_dir, query
 
 
@@ -144,25 +182,49 @@ def _predict_inputs(args, model, processor, query: str):
             raise ValueError(
                 f"--video: the model in {args.model} has no video backbone and processor; use --features"
             )
+        video_processor = processor.video_processor
+        clip_length, source = video_processor.clip_length, "video"
         with _as_video_argument():
-            video = processor.video_processor(args.video)
-        inputs = {"pixel_values": video["pixel_values"], "pixel_mask": video["pixel_mask"]}
-        duration, clip_length, source = (
-            float(video["durations"][0]),
-            processor.video_processor.clip_length,
-            "video",
-        )
+            stamps = read_frame_timestamps(args.video)
+            sampling = plan_clips(stamps.times, stamps.duration, clip_length, video_processor.frames_per_clip)
+            if sampling.num_clips > args.window_clips:
+                inputs = {"long_video_features": embed_video_file(model, video_processor, args.video)}
+                duration = stamps.duration
+            else:
+                video = video_processor(args.video)
+                inputs = {"pixel_values": video["pixel_values"], "pixel_mask": video["pixel_mask"]}
+                duration = float(video["durations"][0])
     else:
         features = load_clip_features(Path(args.features))
         if features.shape[1] != config.video_feature_dim:
             raise ValueError(
                 f"--features: {args.features} has width {features.shape[1]}, the model expects {config.video_feature_dim}"
             )
-        clip_length = args.clip_length or (processor.video_processor.clip_length if processor else 2.0)
-        inputs = {"video_features": features.unsqueeze(0)}
+        manifest_clip_length = _check_feature_manifests(args, config)
+        clip_length = (
+            args.clip_length
+            or manifest_clip_length
+            or (processor.video_processor.clip_length if processor else 2.0)
+        )
+        key = "long_video_features" if features.shape[0] > args.window_clips else "video_features"
+        inputs = {key: features if key == "long_video_features" else features.unsqueeze(0)}
         duration, source = args.duration or features.shape[0] * clip_length, "features"
     inputs.update(_query_inputs(args, config, processor, query))
     return inputs, duration, clip_length, f"{source} {args.video or args.features}"
+
+
+def _check_feature_manifests(args, config) -> float | None:
+    """Refuse ``--features``/``--text-features`` whose manifests (``rdmf_features.json`` beside them)
+    disagree with the model; returns the features' clip length when a manifest records it."""
+    text_dir = Path(args.text_features).parent if args.text_features else None
+    return check_feature_folders(
+        [Path(args.features).parent],
+        text_dir,
+        text_feature_dim=config.text_feature_dim,
+        clip_length=args.clip_length,
+        trained_on=read_model_feature_signatures(args.model),
+        expected_by=f"the model in {args.model}" + (" (--clip-length)" if args.clip_length else ""),
+    )
 
 
 @contextlib.contextmanager
@@ -278,8 +340,91 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--nms", type=float, default=0.7, help="NMS IoU threshold")
     predict.add_argument("--output", default="rdmf_prediction.png", help="the PNG to write")
     predict.add_argument("--json", help="also write the moments and saliency as JSON here")
+    predict.add_argument(
+        "--window-clips",
+        type=int,
+        default=DEFAULT_WINDOW_CLIPS,
+        help="longer videos run in overlapping windows of this many clips (docs/inference.md)",
+    )
     predict.set_defaults(handler=run_predict)
+    add_extract_features_parser(commands)
     return parser
+
+
+def add_extract_features_parser(commands) -> None:
+    extract = commands.add_parser(
+        "extract-features", help="clip features of your videos (and query features) in the loaders' layout"
+    )
+    extract.add_argument(
+        "--videos", required=True, nargs="+", help="a folder of videos, a .txt list of paths, or video files"
+    )
+    extract.add_argument("--out", required=True, help="the output folder: one sub-folder per backbone")
+    extract.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["clip"],
+        help="any of: clip, swin3d_t, timm:MODEL_NAME (default: clip)",
+    )
+    extract.add_argument(
+        "--clip-model",
+        default="openai/clip-vit-base-patch32",
+        help="CLIP checkpoint (hub name or local folder) for the clip backbone and the query text",
+    )
+    extract.add_argument(
+        "--swin-weights", default="KINETICS400_V1", help="Swin3D_T_Weights name or a local state-dict file"
+    )
+    extract.add_argument(
+        "--timm-weights", help="a local weights file for timm:MODEL (default: timm's pretrained weights)"
+    )
+    extract.add_argument(
+        "--random-weights", action="store_true", help="random timm / Swin weights (pipeline checks only)"
+    )
+    extract.add_argument(
+        "--queries", help="a jsonl with qid and query per line: writes OUT/text/qid{qid}.npz"
+    )
+    extract.add_argument("--clip-length", type=float, default=2.0, help="seconds per clip (default 2)")
+    extract.add_argument("--frames-per-clip", type=int, default=1, help="frames sampled per clip (default 1)")
+    extract.add_argument("--batch-size", type=int, default=32, help="clips per backbone forward pass")
+    extract.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    extract.set_defaults(handler=run_extract_features)
+
+
+def run_extract_features(args: argparse.Namespace) -> None:
+    from .feature_extraction import (
+        build_clip_encoder,
+        clip_text_encoder,
+        extract_query_features,
+        extract_video_features,
+    )
+
+    videos = args.videos[0] if len(args.videos) == 1 else args.videos
+    if args.queries is not None and not Path(args.queries).is_file():
+        raise FileNotFoundError(f"--queries: no file at {args.queries}")
+    timm_weights = False if args.random_weights else (args.timm_weights or True)
+    encoders = [
+        build_clip_encoder(
+            spec,
+            clip_weights=args.clip_model,
+            swin_weights=None if args.random_weights else args.swin_weights,
+            timm_pretrained=timm_weights,
+        )
+        for spec in args.backbones
+    ]
+    report = extract_video_features(
+        videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, args.device
+    )
+    folders = ", ".join(str(Path(args.out) / e.name) for e in encoders)
+    print(
+        f"videos: {len(report.written)} written ({len(report.redone)} of them redone: incomplete files), "
+        f"{len(report.skipped)} already complete; features in {folders}"
+    )
+    if args.queries is not None:
+        text = extract_query_features(
+            args.queries, Path(args.out) / "text", clip_text_encoder(args.clip_model), device=args.device
+        )
+        print(
+            f"queries: {len(text.written) + len(text.redone)} written, {len(text.skipped)} already complete"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,15 +95,28 @@ class ClipEncoder:
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, frames_per_clip: int) -> torch.Tensor:
         """``(clips * frames_per_clip, 3, H, W)`` uint8, clip-major -> ``(clips, feature_dim)`` float32."""
-        pixels = BaseVideoProcessor.preprocess(self.video_processor, [frames], do_sample_frames=False)
-        pixels = pixels["pixel_values_videos"][0]  # (clips * frames_per_clip, 3, h, w)
         device = next(self.module.parameters()).device
-        pixels = pixels.to(device).unflatten(0, (-1, frames_per_clip))  # (clips, frames_per_clip, 3, h, w)
+        pixels = preprocess_frames(self.video_processor, frames, frames_per_clip).to(device)
         if self.temporal:
             features = self.module(pixels.transpose(1, 2))
         else:
             features = self.module(pixels.flatten(0, 1)).unflatten(0, (-1, frames_per_clip)).mean(dim=1)
         return features.float().cpu()
+
+
+def preprocess_frames(
+    video_processor: RDMFVideoProcessor, frames: torch.Tensor, frames_per_clip: int
+) -> torch.Tensor:
+    """Resize, crop and normalise decoded frames as ``video_processor`` does for whole videos.
+
+    Args:
+        frames: ``(clips * frames_per_clip, 3, H, W)`` uint8, clip-major.
+
+    Returns:
+        ``(clips, frames_per_clip, 3, h, w)`` float32.
+    """
+    pixels = BaseVideoProcessor.preprocess(video_processor, [frames], do_sample_frames=False)
+    return pixels["pixel_values_videos"][0].unflatten(0, (-1, frames_per_clip))
 
 
 class _ClipImageEmbeds(nn.Module):
@@ -145,7 +158,10 @@ def clip_image_encoder(
         vision.projection_dim = clip.projection_dim
         encoder, weights = CLIPVisionModelWithProjection(vision), "random"
     elif weights is not None:
-        encoder = CLIPVisionModelWithProjection.from_pretrained(weights)
+        clip = CLIPConfig.from_pretrained(weights)
+        vision = clip.vision_config
+        vision.projection_dim = clip.projection_dim  # a CLIPModel checkpoint keeps it on the outer config
+        encoder = CLIPVisionModelWithProjection.from_pretrained(weights, config=vision)
     else:
         raise ValueError("clip_image_encoder: give weights (a CLIP checkpoint) or a config")
     size = encoder.config.image_size
@@ -600,6 +616,7 @@ __all__ = [
     "feature_file_is_complete",
     "iter_clip_frames",
     "list_videos",
+    "preprocess_frames",
     "read_queries",
     "swin3d_encoder",
     "timm_encoder",

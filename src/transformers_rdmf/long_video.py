@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .post_processing import post_process_moment_retrieval, temporal_nms
+from .video_processing_rdmf import plan_clips, read_frame_timestamps
 
 DEFAULT_WINDOW_CLIPS = 75
 
@@ -174,6 +175,28 @@ def _core_moments(moments: list[dict], window: Window, num_clips, clip_length, d
     return kept
 
 
+@torch.no_grad()
+def embed_video_file(model, video_processor, path, clips_per_batch: int = 32) -> torch.Tensor:
+    """A video of any length through the model's own video backbone, decoded a batch of clips at a time.
+
+    Returns:
+        ``(clips, video_feature_dim)``: what the model computes from the processor's ``pixel_values``.
+    """
+    from .feature_extraction import iter_clip_frames, preprocess_frames
+
+    stamps = read_frame_timestamps(path)
+    frames_per_clip = video_processor.frames_per_clip
+    sampling = plan_clips(stamps.times, stamps.duration, video_processor.clip_length, frames_per_clip)
+    device = next(model.parameters()).device
+    parts = []
+    for frames in iter_clip_frames(path, stamps.pts, sampling, clips_per_batch):
+        pixels = preprocess_frames(video_processor, frames, frames_per_clip).unsqueeze(0).to(device)
+        mask = torch.ones(pixels.shape[:2], dtype=torch.long, device=device)
+        features, _ = model.rdmf.embed_video(pixels, mask, None)
+        parts.append(features[0].cpu())
+    return torch.cat(parts)
+
+
 def merge_moments(moments: list[dict], top_k: int | None, nms_threshold: float | None) -> list[dict]:
     """Rank moments from all windows by score (stable), suppress overlaps above ``nms_threshold``, keep ``top_k``."""
     if not moments:
@@ -192,6 +215,7 @@ __all__ = [
     "DEFAULT_WINDOW_CLIPS",
     "LongVideoPrediction",
     "Window",
+    "embed_video_file",
     "merge_moments",
     "plan_windows",
     "predict_long_video",

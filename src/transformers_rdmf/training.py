@@ -27,10 +27,15 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from .configuration_rdmf import PRESETS_DIR, RDMFConfig, list_presets
+from .feature_manifest import (
+    check_feature_folders,
+    read_model_feature_signatures,
+    write_model_feature_signatures,
+)
 from .modeling_rdmf import RDMFForMomentRetrieval
 from .post_processing import post_process_moment_retrieval
 
-MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions")
+MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions", "custom")
 HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
 DEFAULT_STOPPING_METRIC = {
     "qvhighlights": "MR-full-mAP",
@@ -38,6 +43,7 @@ DEFAULT_STOPPING_METRIC = {
     "activitynet_captions": "R1@0.5",
     "tvsum": "top5_mAP",
     "youtube_highlights": "mAP",
+    "custom": "MR-full-mAP",
 }
 
 
@@ -46,12 +52,15 @@ class TrainingArguments:
     """Everything a run needs besides the model config; defaults follow the paper and Moment-DETR.
 
     Data (pick the fields of your dataset):
-        dataset: ``qvhighlights``, ``charades_sta``, ``activitynet_captions``, ``tvsum`` or ``youtube_highlights``.
+        dataset: ``qvhighlights``, ``charades_sta``, ``activitynet_captions``, ``tvsum``, ``youtube_highlights``
+            or ``custom`` (your own data in the simple schema, ``docs/custom_data.md``).
         train_annotations / eval_annotations: unified jsonl files (moment datasets, TVSum).
         video_feature_dirs: one folder per stream, ``{vid}.npz`` with ``features`` (moment datasets).
         text_feature_dir: ``qid{qid}.npz`` with ``last_hidden_state`` (moment datasets).
         data_root: the TVSum / YouTube Highlights folder (features, ``splits.json``).
         domain: train and evaluate on one category (TVSum, YouTube Highlights).
+        clip_length: seconds per feature row (moment datasets); default: the features' manifest for
+            ``custom``, else the dataset's usual clip length.
     """
 
     output_dir: str
@@ -64,6 +73,7 @@ class TrainingArguments:
     text_feature_dir: str | None = None
     data_root: str | None = None
     domain: str | None = None
+    clip_length: float | None = None
     learning_rate: float = 1e-4
     weight_decay: float = 1e-4
     batch_size: int = 16
@@ -94,8 +104,12 @@ class TrainingArguments:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig):
-    """A ``MomentFeatureDataset`` for ``split`` ("train" or "eval"), or None when the split has no data."""
+def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, trained_on: dict | None = None):
+    """A ``MomentFeatureDataset`` for ``split`` ("train" or "eval"), or None when the split has no data.
+
+    Feature folders with a manifest (``rdmf extract-features``) must agree with ``config``'s widths, the
+    clip length, and ``trained_on`` (a checkpoint's ``feature_manifest.json``).
+    """
     from .data import (
         DomainQueryEncoder,
         MomentFeatureDataset,
@@ -122,7 +136,8 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig):
         video = tvsum_video_reader(args.data_root, audio=config.video_feature_dim == 4096)
         text = tvsum_text_reader(args.data_root)
     else:
-        annotations = load_annotations(annotations_path, args.dataset)
+        clip_length = checked_clip_length(args, config, trained_on)
+        annotations = load_annotations(annotations_path, args.dataset, clip_length=clip_length)
         video = standard_video_reader(args.video_feature_dirs)
         text = TextFeatureReader(args.text_feature_dir, dim=config.text_feature_dim)
     if len(annotations) == 0:
@@ -132,6 +147,23 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig):
     dataset = MomentFeatureDataset(annotations, video, text)
     dataset.check_lengths(args.max_clips)  # fails now, naming the file, rather than mid-epoch
     return dataset
+
+
+def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on: dict | None) -> float | None:
+    """The clip length of a moment dataset's features, after checking their manifests (if any) agree."""
+    from .data import DEFAULT_CLIP_LENGTHS
+
+    wanted = args.clip_length or (None if args.dataset == "custom" else DEFAULT_CLIP_LENGTHS[args.dataset])
+    found = check_feature_folders(
+        args.video_feature_dirs,
+        args.text_feature_dir,
+        video_feature_dim=config.video_feature_dim,
+        text_feature_dim=config.text_feature_dim,
+        clip_length=wanted,
+        trained_on=trained_on,
+        expected_by=f"the model (preset {args.preset!r}, --dataset {args.dataset}, --clip_length {wanted})",
+    )
+    return wanted or found
 
 
 def build_loader(dataset, args: TrainingArguments, shuffle: bool):
@@ -225,6 +257,10 @@ def compute_metrics(
     ground_truth = reference_rows_for(predictions, annotations_path)
     if dataset == "qvhighlights":
         return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
+    if dataset == "custom":  # the official moment metrics (QVHighlights' MR part) and R1/R5/mIoU
+        windows_only = [{k: v for k, v in p.items() if k != "pred_saliency_scores"} for p in predictions]
+        brief = evaluate_qvhighlights(windows_only, ground_truth)["brief"]
+        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}
     return evaluate_moment_retrieval(predictions, ground_truth)
 
 
@@ -373,6 +409,7 @@ def save_best(model, accelerator: Accelerator, args: TrainingArguments, metrics:
     if preset_path.is_file():
         (best / "preset.json").write_text(preset_path.read_text())
     (best / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+    write_model_feature_signatures(best, args.video_feature_dirs, args.text_feature_dir)
     (best / "metrics.json").write_text(
         json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
     )
@@ -581,6 +618,7 @@ def build_train_parser() -> argparse.ArgumentParser:
             kind = {
                 "learning_rate": float,
                 "weight_decay": float,
+                "clip_length": float,
                 "max_grad_norm": float,
                 "nms_threshold": float,
             }
@@ -629,7 +667,7 @@ def evaluate_checkpoint(checkpoint: str, args: TrainingArguments) -> dict:
     check_before_training(args)
     accelerator = Accelerator()
     model = RDMFForMomentRetrieval.from_pretrained(checkpoint)
-    eval_set = build_dataset(args, "eval", model.config)
+    eval_set = build_dataset(args, "eval", model.config, read_model_feature_signatures(checkpoint))
     if eval_set is None:
         raise ValueError(
             "nothing to evaluate: give --eval_annotations (or --data_root for YouTube Highlights)"

@@ -54,8 +54,9 @@ DEFAULT_CLIP_LENGTHS: dict[str, float | None] = {
     "activitynet_captions": 2.0,
     "tvsum": 2.0,
     "youtube_highlights": None,
+    "custom": 2.0,
 }
-MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions")
+MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions", "custom")
 HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
 DEFAULT_WINDOW_TOLERANCE = 0.05
 YOUTUBE_HIGHLIGHTS_DOMAINS = ("dog", "gymnastics", "parkour", "skating", "skiing", "surfing")
@@ -214,6 +215,31 @@ def _qvhighlights_scores(record: dict, where: _Where, num_clips: int) -> np.ndar
     return dense
 
 
+def _custom_scores(record: dict, where: _Where, num_clips: int) -> np.ndarray:
+    """(L, A) per-clip scores of the simple schema: one value (or one list of A values) per clip, or,
+    with ``relevant_clip_ids``, one per listed clip (zeros elsewhere)."""
+    clip_ids = record.get("relevant_clip_ids")
+    table = _per_clip_table(record, where, "saliency_scores", None)
+    if clip_ids is None:
+        if table.shape[0] != num_clips:
+            raise where.error(
+                "saliency_scores",
+                f"{table.shape[0]} rows for {num_clips} clips (duration / clip length, rounded up); "
+                "give one score per clip, or relevant_clip_ids",
+            )
+        return table
+    if not isinstance(clip_ids, list) or len(clip_ids) != table.shape[0]:
+        raise where.error(
+            "saliency_scores", f"{table.shape[0]} score rows for relevant_clip_ids {clip_ids!r}"
+        )
+    dense = np.zeros((num_clips, table.shape[1]), dtype=np.float32)
+    for clip_id, row in zip(clip_ids, table):
+        if not isinstance(clip_id, int) or isinstance(clip_id, bool) or not 0 <= clip_id < num_clips:
+            raise where.error("relevant_clip_ids", f"clip id {clip_id!r} outside 0..{num_clips - 1}")
+        dense[clip_id] = row
+    return dense
+
+
 def _moment_row(record, where, dataset, clip_length, with_labels, tolerance) -> dict[str, Any]:
     row = _identity(record, where)
     num_clips = num_clips_for(row["duration"], clip_length)
@@ -226,6 +252,8 @@ def _moment_row(record, where, dataset, clip_length, with_labels, tolerance) -> 
         target = clips_inside_windows(windows, num_clips, clip_length)
         if dataset == "qvhighlights":
             scores = _qvhighlights_scores(record, where, num_clips)
+        elif dataset == "custom" and record.get("saliency_scores") is not None:
+            scores = _custom_scores(record, where, num_clips)
         else:
             scores = target[:, None]
     row.update(windows=windows, spans=windows_to_spans(windows, row["duration"]), num_windows_clipped=clipped)
@@ -302,7 +330,9 @@ def load_annotations(
     Args:
         path: the jsonl file.
         dataset: one of ``qvhighlights``, ``charades_sta``, ``activitynet_captions``, ``tvsum``,
-            ``youtube_highlights``.
+            ``youtube_highlights``, or ``custom``: your own data in the simple schema (``qid``, ``query``,
+            ``vid``, ``duration``, ``relevant_windows``, optional ``saliency_scores`` per clip or with
+            ``relevant_clip_ids``; see ``docs/custom_data.md``), 2 s clips unless ``clip_length`` says.
         clip_length: seconds per feature clip; defaults to `DEFAULT_CLIP_LENGTHS` (YouTube
             Highlights: duration / number of labelled clips, per video).
         with_labels: False for test files without ground truth (no windows, zero targets).
