@@ -130,3 +130,18 @@ def test_a_ten_hour_video_runs_in_one_pass_and_long_moments_post_process():
     assert len(moments[0]) == config.num_moment_queries
     spans = [(m["start"], m["end"]) for m in moments[0]]
     assert any(s == pytest.approx(16_200, abs=0.1) and e == pytest.approx(19_800, abs=0.1) for s, e in spans)
+
+
+def test_finite_check_in_one_reduction_is_exact():
+    from transformers_rdmf.modeling_rdmf import all_finite
+
+    x = torch.randn(3, 40, 8)
+    assert all_finite(x)
+    assert all_finite(torch.full((10,), 3e38))  # the sum overflows; the values are finite
+    for bad in (float("nan"), float("inf")):
+        y = x.clone()
+        y[1, 7, 2] = bad
+        assert not all_finite(y)
+    y = x.clone()
+    y[0, 0, 0], y[2, 3, 1] = float("inf"), -float("inf")  # sum is NaN
+    assert not all_finite(y)

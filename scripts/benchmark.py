@@ -15,7 +15,7 @@ import platform
 import sys
 from pathlib import Path
 
-TOPICS = ("model", "metrics", "data", "video")
+TOPICS = ("model", "metrics", "data", "video", "scale")
 
 
 def describe_machine() -> str:
