@@ -236,22 +236,40 @@ def _species_coefficients(d_u, d_v, feed, kill, dt: float, like: torch.Tensor) -
     }
 
 
-def _fused_steps(w, edges, keep, source, diffusion, reaction_sign, steps: int, in_place: bool):
+def _fused_steps(w, edges, keep, source, diffusion, reaction_sign, steps: int):
     """``steps`` Euler steps of eqs. 7-8 on the stacked species ``w = (U, V)``, ``(batch, clips, 2, dim)``.
 
     Rearranged per species: ``W' = W (1 - dt rate) + dt source + dt D Lap(W) -+ dt U V^2``, with rate
     ``(F, F + k)``, source ``(F, 0)`` and one Laplacian for both species. Padded clips are not masked
-    between steps: no edge reaches them, so they cannot leak into valid clips.
+    between steps: no edge reaches them, so they cannot leak into valid clips. Out of place (autograd).
     """
     for _ in range(steps):
         lap = _edge_laplacian(w, edges)
         u, v = w[:, :, 0], w[:, :, 1]
         uvv = (u * v * v).unsqueeze(2)  # (batch, clips, 1, dim), eqs. 5-6
-        if in_place:
-            w.mul_(keep).add_(source).addcmul_(lap, diffusion).addcmul_(uvv, reaction_sign)
-        else:
-            w = torch.addcmul(source, w, keep).addcmul_(lap, diffusion).addcmul_(uvv, reaction_sign)
+        w = torch.addcmul(source, w, keep).addcmul_(lap, diffusion).addcmul_(uvv, reaction_sign)
     return w
+
+
+def _fused_steps_in_place(w, edges, keep, source, diffusion, reaction_sign, steps: int) -> None:
+    """:func:`_fused_steps` updating ``w`` in place, with three work buffers allocated once.
+
+    Fresh tensors of a long video cost a page fault per 4 KiB on every step; reused buffers do not.
+    """
+    batch, clips, _, dim = w.shape
+    flux = w.new_empty(batch, clips - 1, 2, dim)
+    lap = torch.zeros_like(w)
+    uvv = w.new_empty(batch, clips, 1, dim)
+    for _ in range(steps):
+        torch.sub(w[:, 1:], w[:, :-1], out=flux)  # eq. 2 as fluxes, see _edge_laplacian
+        if edges is not None:
+            flux.mul_(edges)
+        lap[:, :-1] = flux
+        lap[:, -1] = 0
+        lap[:, 1:] -= flux
+        torch.mul(w[:, :, :1], w[:, :, 1:], out=uvv)
+        uvv.mul_(w[:, :, 1:])  # eqs. 5-6
+        w.mul_(keep).add_(source).addcmul_(lap, diffusion).addcmul_(uvv, reaction_sign)
 
 
 def gray_scott_fusion_fused(
@@ -270,17 +288,30 @@ def gray_scott_fusion_fused(
     Both species are stacked so one Laplacian serves them, each step is three fused multiply-adds,
     and without autograd the steps update one buffer in place. Memory stays ``O(batch * clips * dim)``.
 
-    Args and returns: as :func:`gray_scott_fusion`.
+    Args and returns: as :func:`gray_scott_fusion` (without autograd, views of one buffer).
     """
-    valid = _as_valid(mask, u)
-    w = torch.stack([u * valid, v * valid], dim=2)  # (batch, clips, 2, dim)
-    coefficients = _species_coefficients(d_u, d_v, feed, kill, dt, w)
+    edges = _edge_weights(mask, u.dtype)
+    valid = None if edges is None else _as_valid(mask, u)
+    coefficients = _species_coefficients(d_u, d_v, feed, kill, dt, u)
     needs_grad = torch.is_grad_enabled() and any(
         isinstance(t, torch.Tensor) and t.requires_grad for t in (u, v, d_u, d_v, feed, kill)
     )
-    w = _fused_steps(w, _edge_weights(mask, w.dtype), **coefficients, steps=steps, in_place=not needs_grad)
-    valid = valid.unsqueeze(2)
-    return w[:, :, 0] * valid[:, :, 0], w[:, :, 1] * valid[:, :, 0]
+    if needs_grad:
+        w = torch.stack([u, v.expand_as(u)], dim=2)  # (batch, clips, 2, dim)
+        w = w if valid is None else w * valid.unsqueeze(2)
+        w = _fused_steps(w, edges, **coefficients, steps=steps)
+    else:
+        w = u.new_empty(*u.shape[:2], 2, u.shape[-1])
+        w[:, :, 0], w[:, :, 1] = u, v
+        if valid is not None:
+            w.mul_(valid.unsqueeze(2))
+        _fused_steps_in_place(w, edges, **coefficients, steps=steps)
+        if valid is not None:
+            w.mul_(valid.unsqueeze(2))
+        return w[:, :, 0], w[:, :, 1]
+    if valid is None:
+        return w[:, :, 0], w[:, :, 1]
+    return w[:, :, 0] * valid, w[:, :, 1] * valid
 
 
 _COMPILED = {}
@@ -304,7 +335,7 @@ def gray_scott_fusion_compiled(u, v, mask, d_u, d_v, feed, kill, dt: float, step
 def _fused_trace(u, v, valid, edges, keep, source, diffusion, reaction_sign, steps: int):
     """The traced body of :func:`gray_scott_fusion_compiled`: out of place, one graph for any mask."""
     w = torch.stack([u * valid, v * valid], dim=2)
-    w = _fused_steps(w, edges, keep, source, diffusion, reaction_sign, steps, in_place=False)
+    w = _fused_steps(w, edges, keep, source, diffusion, reaction_sign, steps)
     return w[:, :, 0] * valid, w[:, :, 1] * valid
 
 
