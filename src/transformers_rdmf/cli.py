@@ -58,6 +58,24 @@ def load_clip_features(path: Path, key: str = "features", argument: str = "--fea
     return torch.nn.functional.normalize(features, dim=-1)
 
 
+def load_feature_streams(paths: list[Path]) -> torch.Tensor:
+    """Several streams of one video (e.g. I3D rgb and flow), each L2-normalised per clip, concatenated.
+
+    As the data loaders do: streams whose clip counts differ by one are cut to the shorter (and said so);
+    more than that is an error.
+
+    Returns:
+        ``(clips, sum of widths)`` float32.
+    """
+    streams = [load_clip_features(path) for path in paths]
+    rows = [stream.shape[0] for stream in streams]
+    if max(rows) - min(rows) > 1:
+        raise ValueError(f"--features: the streams have {rows} clips; they must agree (to within one)")
+    if max(rows) != min(rows):
+        print(f"note: --features streams have {rows} clips; cut to {min(rows)}", file=sys.stderr)
+    return torch.cat([stream[: min(rows)] for stream in streams], dim=-1)
+
+
 def stand_in_query_features(query: str, width: int, seed: int) -> torch.Tensor:
     """Seeded random token features, one per word: a placeholder for a text encoder's output."""
     generator = torch.Generator().manual_seed(seed)
@@ -155,8 +173,9 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
         raise FileNotFoundError(f"--model: no saved model (config.json) in {model_dir}")
     if (args.video is None) == (args.features is None):
         raise ValueError("--video, --features: give exactly one of them")
-    for name in ("video", "features", "text_features"):
-        value = getattr(args, name)
+    paths = [("video", args.video), ("text_features", args.text_features)]
+    paths += [("features", path) for path in args.features or []]
+    for name, value in paths:
         if value is not None and not Path(value).is_file():
             raise FileNotFoundError(f"--{name.replace('_', '-')}: no file at {value}")
     query = (args.query or "").strip()
@@ -195,10 +214,11 @@ def _predict_inputs(args, model, processor, query: str):
                 inputs = {"pixel_values": video["pixel_values"], "pixel_mask": video["pixel_mask"]}
                 duration = float(video["durations"][0])
     else:
-        features = load_clip_features(Path(args.features))
+        features = load_feature_streams([Path(p) for p in args.features])
         if features.shape[1] != config.video_feature_dim:
             raise ValueError(
-                f"--features: {args.features} has width {features.shape[1]}, the model expects {config.video_feature_dim}"
+                f"--features: {' '.join(args.features)} has width {features.shape[1]}, "
+                f"the model expects {config.video_feature_dim}"
             )
         manifest_clip_length = _check_feature_manifests(args, config)
         clip_length = (
@@ -210,7 +230,7 @@ def _predict_inputs(args, model, processor, query: str):
         inputs = {key: features if key == "long_video_features" else features.unsqueeze(0)}
         duration, source = args.duration or features.shape[0] * clip_length, "features"
     inputs.update(_query_inputs(args, config, processor, query))
-    return inputs, duration, clip_length, f"{source} {args.video or args.features}"
+    return inputs, duration, clip_length, f"{source} {args.video or ' + '.join(args.features)}"
 
 
 def _check_feature_manifests(args, config) -> float | None:
@@ -218,7 +238,7 @@ def _check_feature_manifests(args, config) -> float | None:
     disagree with the model; returns the features' clip length when a manifest records it."""
     text_dir = Path(args.text_features).parent if args.text_features else None
     return check_feature_folders(
-        [Path(args.features).parent],
+        sorted({Path(path).parent for path in args.features}),
         text_dir,
         text_feature_dim=config.text_feature_dim,
         clip_length=args.clip_length,
@@ -322,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help="a folder with a saved model (and its processor)")
     predict.add_argument("--video", help="a video file (needs a model with backbones and a processor)")
     predict.add_argument(
-        "--features", help="pre-extracted clip features (.npz 'features' array or .npy) instead"
+        "--features",
+        nargs="+",
+        help="pre-extracted clip features instead (.npz 'features' array or .npy); several files are "
+        "streams, each L2-normalised per clip, then concatenated (e.g. I3D rgb and flow)",
     )
     predict.add_argument("--query", required=True, help="the sentence to ground")
     predict.add_argument(
