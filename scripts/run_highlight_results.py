@@ -12,6 +12,7 @@ Usage::
     python scripts/run_highlight_results.py --dataset tvsum --data_root ../shared/data/tvsum \
         --variants full --seeds 0 1 2 --epochs 100 --results results/tvsum.json
     python scripts/run_highlight_results.py --report results/tvsum.json   # print the tables
+    python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
 
 Results are appended to the JSON after every run, so an interrupted sweep resumes where it stopped.
 """
@@ -23,6 +24,7 @@ import json
 import multiprocessing
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -135,14 +137,23 @@ def run_sweep(args: argparse.Namespace) -> None:
 
 
 def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def report(results_path: str) -> None:
-    """Markdown tables: per domain and the mean over domains, best-val and fixed-schedule protocols."""
-    results = list(json.loads(Path(results_path).read_text()).values())
+def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
+    """Markdown tables: per domain and the mean over domains, best-val and fixed-schedule protocols.
+
+    Several results files are merged (e.g. the full model's runs beside the ablations'); ``seeds``
+    keeps only those seeds' runs, so variants compare on the same seeds.
+    """
+    merged = {}
+    for path in results_paths:
+        merged.update(json.loads(Path(path).read_text()))
+    results = [r for r in merged.values() if seeds is None or r["seed"] in seeds]
     dataset = results[0]["dataset"]
     domains = [d for d in domains_of(dataset) if any(r["domain"] == d for r in results)]
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in results)]
@@ -192,15 +203,17 @@ def main() -> None:
         "--jobs", type=int, default=1, help="runs in parallel (each gets cpu_count / jobs threads)"
     )
     parser.add_argument("--results", default="results/highlights.json")
-    parser.add_argument("--report", metavar="RESULTS_JSON", help="only print the tables of a results file")
+    parser.add_argument(
+        "--report", nargs="+", metavar="RESULTS_JSON", help="only print the tables of results files"
+    )
     args = parser.parse_args()
     if args.report:
-        report(args.report)
+        report(args.report, args.seeds if "--seeds" in sys.argv else None)
         return
     if not args.data_root:
         parser.error("--data_root is required to train")
     run_sweep(args)
-    report(args.results)
+    report([args.results])
 
 
 if __name__ == "__main__":
