@@ -6,32 +6,11 @@ Batch 32, 75 clips (QVHighlights' 150 s at 2 s clips), hidden 256, K=10, as issu
 timed in this run beside its baseline; the median of several repeats after a warm-up.
 """
 
-import statistics
-import time
-
 import torch
 
+from benchmark_utils import median_seconds, print_table
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.reaction_diffusion import temporal_diffusion, temporal_diffusion_closed_form
-
-
-def median_seconds(fn, repeats: int = 15, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
-    print(title)
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    for line in (header, tuple("-" * w for w in widths), *rows):
-        print("  " + " | ".join(str(x).rjust(w) for x, w in zip(line, widths)))
-    print()
 
 
 def diffusion_rows(batch: int, clips: int, hidden: int) -> list[tuple]:

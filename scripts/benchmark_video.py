@@ -9,8 +9,6 @@ random (no download): the time per frame does not depend on the weights. Every r
 """
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import av
@@ -19,29 +17,11 @@ import timm
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+from benchmark_utils import median_seconds, print_table
 from transformers_rdmf import RDMFVideoProcessor
 from transformers_rdmf.video_processing_rdmf import decode_video_clips
 
 EXAMPLE_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples" / "charades.mp4"
-
-
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
-    print(title)
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    for line in (header, tuple("-" * w for w in widths), *rows):
-        print("  " + " | ".join(str(x).rjust(w) for x, w in zip(line, widths)))
-    print()
 
 
 def decode_every_frame(path: Path) -> np.ndarray:
@@ -80,11 +60,13 @@ def main(argv: list[str]) -> None:
         f"{args.frames_per_clip} frame(s) per clip, {torch.get_num_threads()} threads\n"
     )
 
-    naive = median_seconds(lambda: decode_every_frame(args.video), args.repeats)
+    naive = median_seconds(lambda: decode_every_frame(args.video), args.repeats, warmup=1)
     decode = median_seconds(
-        lambda: decode_video_clips(args.video, processor.clip_length, args.frames_per_clip), args.repeats
+        lambda: decode_video_clips(args.video, processor.clip_length, args.frames_per_clip),
+        args.repeats,
+        warmup=1,
     )
-    whole = median_seconds(lambda: processor(str(args.video)), args.repeats)
+    whole = median_seconds(lambda: processor(str(args.video)), args.repeats, warmup=1)
     print_table(
         "Decoding and clip sampling (ms)",
         ("step", "ms", "clips/s", "vs every frame to RGB"),
@@ -104,7 +86,7 @@ def main(argv: list[str]) -> None:
     rows = []
     for name, backbone in backbones().items():
         with torch.no_grad():
-            model = median_seconds(lambda b=backbone: b(pixels), args.repeats)
+            model = median_seconds(lambda b=backbone: b(pixels), args.repeats, warmup=1)
         total = whole + model
         rows.append(
             (
