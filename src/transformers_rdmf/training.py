@@ -383,9 +383,9 @@ def check_before_training(args: TrainingArguments) -> None:
     output = Path(args.output_dir)
     try:
         output.mkdir(parents=True, exist_ok=True)
-        probe = output / ".write_test"
+        probe = output / f".write_test_{os.getpid()}"  # one per process: several may check at once
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as error:
         raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
 
