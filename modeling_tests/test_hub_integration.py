@@ -90,50 +90,52 @@ FRESH_PROCESS = textwrap.dedent(
         raise SystemExit("transformers_rdmf was importable")
     except ImportError:
         pass
-    folder, out_path = sys.argv[1], sys.argv[2]
+    folder, inputs_path, out_path = sys.argv[1:4]
     model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     assert type(model).__name__ == "RDMFForMomentRetrieval", type(model)
     assert not type(model).__module__.startswith("transformers_rdmf"), type(model).__module__
-    inputs = load_file(folder + "/inputs.safetensors")
     with torch.no_grad():
-        out = model(**inputs)
-    save_file({k: out[k].contiguous() for k in ("pred_spans", "scores", "saliency_logits")}, out_path)
+        out = model(**load_file(inputs_path))
+    save_file({k: v.contiguous() for k, v in out.items() if isinstance(v, torch.Tensor)}, out_path)
     """
 )
+
+
+def batch_inputs() -> dict[str, torch.Tensor]:
+    video, text, video_mask, text_mask = tiny_batch()
+    return {"video_features": video, "text_features": text, "video_mask": video_mask, "text_mask": text_mask}
+
+
+def outputs_without_the_package(
+    folder: Path, inputs: dict[str, torch.Tensor], work: Path
+) -> dict[str, torch.Tensor]:
+    """Load ``folder`` with ``AutoModel(trust_remote_code=True)`` in a fresh process where
+    ``transformers_rdmf`` cannot be imported, run it on ``inputs`` and return its tensor outputs."""
+    save_file(inputs, work / "inputs.safetensors")
+    env = {**os.environ, "HF_MODULES_CACHE": str(work / "modules"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    command = [
+        sys.executable,
+        "-c",
+        FRESH_PROCESS,
+        str(folder),
+        str(work / "inputs.safetensors"),
+        str(work / "out"),
+    ]
+    result = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return load_file(work / "out")
 
 
 def test_trust_remote_code_in_a_fresh_process_without_the_package(tmp_path):
     model = RDMFForMomentRetrieval(tiny_config()).eval()
     folder = tmp_path / "checkpoint"
     model.save_pretrained(folder)
-    video, text, video_mask, text_mask = tiny_batch()
-    inputs = {
-        "video_features": video,
-        "text_features": text,
-        "video_mask": video_mask,
-        "text_mask": text_mask,
-    }
-    save_file(inputs, folder / "inputs.safetensors")
-    env = {
-        **os.environ,
-        "HF_MODULES_CACHE": str(tmp_path / "modules"),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": "",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, str(folder), str(tmp_path / "out.safetensors")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = load_file(tmp_path / "out.safetensors")
+    inputs = batch_inputs()
+    remote = outputs_without_the_package(folder, inputs, tmp_path)
     with torch.no_grad():
         local = model(**inputs)
-    for key, value in remote.items():
-        assert torch.equal(value, local[key]), key
+    for key in ("pred_spans", "scores", "saliency_logits"):
+        assert torch.equal(remote[key], local[key]), key
 
 
 def test_return_dict_false_gives_a_tuple():

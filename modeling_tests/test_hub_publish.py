@@ -3,11 +3,7 @@
 import dataclasses
 import importlib.util
 import json
-import os
 import shlex
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +24,7 @@ from transformers_rdmf.training import (
     compute_metrics,
 )
 
+from .test_hub_integration import batch_inputs, outputs_without_the_package
 from .test_modeling import tiny_batch, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -184,29 +181,6 @@ def test_card_documents_the_preset_and_its_features(checkpoint, metrics_files, t
     assert json.loads((out / "preset.json").read_text())["config"]["video_feature_dim"] == 24
 
 
-FRESH_PROCESS = textwrap.dedent(
-    """
-    import sys
-    sys.modules["transformers_rdmf"] = None  # the package must not be importable here
-    import torch
-    from safetensors.torch import load_file, save_file
-    from transformers import AutoModel
-    try:
-        import transformers_rdmf  # noqa: F401
-        raise SystemExit("transformers_rdmf was importable")
-    except ImportError:
-        pass
-    folder, inputs_path, out_path = sys.argv[1:4]
-    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    assert type(model).__name__ == "RDMFForMomentRetrieval", type(model)
-    assert not type(model).__module__.startswith("transformers_rdmf"), type(model).__module__
-    with torch.no_grad():
-        out = model(**load_file(inputs_path))
-    save_file({k: v.contiguous() for k, v in out.items() if isinstance(v, torch.Tensor)}, out_path)
-    """
-)
-
-
 def test_published_folder_loads_without_the_package_and_gives_the_same_outputs(
     checkpoint, trained_model, metrics_files, tmp_path
 ):
@@ -217,37 +191,8 @@ def test_published_folder_loads_without_the_package_and_gives_the_same_outputs(
     assert {"modeling_rdmf.py", "configuration_rdmf.py", "reaction_diffusion.py"} <= {
         p.name for p in out.glob("*.py")
     }
-    video, text, video_mask, text_mask = tiny_batch()
-    inputs = {
-        "video_features": video,
-        "text_features": text,
-        "video_mask": video_mask,
-        "text_mask": text_mask,
-    }
-    save_file(inputs, tmp_path / "inputs.safetensors")
-    env = {
-        **os.environ,
-        "HF_MODULES_CACHE": str(tmp_path / "modules"),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": "",
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            FRESH_PROCESS,
-            str(out),
-            str(tmp_path / "inputs.safetensors"),
-            str(tmp_path / "o"),
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = load_file(tmp_path / "o")
+    inputs = batch_inputs()
+    remote = outputs_without_the_package(out, inputs, tmp_path)
     with torch.no_grad():
         local = trained_model(**inputs)
     for key in OUTPUT_KEYS:
