@@ -6,6 +6,7 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("mome
 import datasets
 import evaluate
 
+from transformers_rdmf.metrics.evaluate_schemas import WINDOWS, for_both_qid_types
 from transformers_rdmf.metrics.moment_retrieval import evaluate_moment_retrieval
 
 _DESCRIPTION = """R1@{0.3,0.5,0.7} (first predicted window), R5@{0.5,0.7} (any of the first five) and mIoU
@@ -20,17 +21,15 @@ Returns:
     ``{"R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU"}``.
 """
 
-_WINDOWS = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
-
 
 def _features(qid: datasets.Value) -> datasets.Features:
     return datasets.Features(
         {
-            "predictions": {"qid": qid, "pred_relevant_windows": _WINDOWS},
+            "predictions": {"qid": qid, "pred_relevant_windows": WINDOWS},
             "references": {
                 "qid": qid,
                 "duration": datasets.Value("float64"),
-                "relevant_windows": _WINDOWS,
+                "relevant_windows": WINDOWS,
             },
         }
     )
@@ -43,8 +42,7 @@ class MomentRetrieval(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS_DESCRIPTION,
-            # qids are integers in QVHighlights, Charades-STA and ActivityNet, strings in TVSum and YouTube
-            features=[_features(datasets.Value("int64")), _features(datasets.Value("string"))],
+            features=for_both_qid_types(_features),
         )
 
     def _compute(self, predictions, references):

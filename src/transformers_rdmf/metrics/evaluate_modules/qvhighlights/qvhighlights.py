@@ -6,6 +6,7 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("qvhi
 import datasets
 import evaluate
 
+from transformers_rdmf.metrics.evaluate_schemas import PER_CLIP_SCORES, WINDOWS, for_both_qid_types
 from transformers_rdmf.metrics.qvhighlights import evaluate_qvhighlights
 
 _DESCRIPTION = """The official QVHighlights evaluation (Moment-DETR's standalone eval, with CG-DETR's extra
@@ -31,21 +32,19 @@ _CITATION = """@inproceedings{lei2021qvhighlights,
   year={2021}
 }"""
 
-_WINDOWS = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
-
 
 def _features(qid: datasets.Value) -> datasets.Features:
     return datasets.Features(
         {
             "predictions": {
                 "qid": qid,
-                "pred_relevant_windows": _WINDOWS,
-                "pred_saliency_scores": datasets.Sequence(datasets.Value("float64")),
+                "pred_relevant_windows": WINDOWS,
+                "pred_saliency_scores": PER_CLIP_SCORES,
             },
             "references": {
                 "qid": qid,
                 "duration": datasets.Value("float64"),
-                "relevant_windows": _WINDOWS,
+                "relevant_windows": WINDOWS,
                 "relevant_clip_ids": datasets.Sequence(datasets.Value("int64")),
                 "saliency_scores": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
             },
@@ -60,8 +59,7 @@ class Qvhighlights(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            # qids are integers in QVHighlights, Charades-STA and ActivityNet, strings in TVSum and YouTube
-            features=[_features(datasets.Value("int64")), _features(datasets.Value("string"))],
+            features=for_both_qid_types(_features),
         )
 
     def _compute(self, predictions, references):

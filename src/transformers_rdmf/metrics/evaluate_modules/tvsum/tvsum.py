@@ -3,9 +3,9 @@
 Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("tvsum"))``.
 """
 
-import datasets
 import evaluate
 
+from transformers_rdmf.metrics.evaluate_schemas import for_both_qid_types, highlight_features
 from transformers_rdmf.metrics.highlight_detection import evaluate_tvsum
 
 _DESCRIPTION = """TVSum top-5 mAP: per annotator a clip is positive above that annotator's median; the top 5
@@ -29,22 +29,6 @@ _CITATION = """@inproceedings{liu2022umt,
 }"""
 
 
-def _features(qid: datasets.Value) -> datasets.Features:
-    return datasets.Features(
-        {
-            "predictions": {
-                "qid": qid,
-                "pred_saliency_scores": datasets.Sequence(datasets.Value("float64")),
-            },
-            "references": {
-                "qid": qid,
-                "domain": datasets.Value("string"),
-                "label": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
-            },
-        }
-    )
-
-
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Tvsum(evaluate.Metric):
     def _info(self):
@@ -52,8 +36,7 @@ class Tvsum(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            # qids are integers in QVHighlights, Charades-STA and ActivityNet, strings in TVSum and YouTube
-            features=[_features(datasets.Value("int64")), _features(datasets.Value("string"))],
+            features=for_both_qid_types(highlight_features),
         )
 
     def _compute(self, predictions, references):

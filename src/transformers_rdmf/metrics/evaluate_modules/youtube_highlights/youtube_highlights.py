@@ -3,9 +3,9 @@
 Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("youtube_highlights"))``.
 """
 
-import datasets
 import evaluate
 
+from transformers_rdmf.metrics.evaluate_schemas import for_both_qid_types, highlight_features
 from transformers_rdmf.metrics.highlight_detection import evaluate_youtube_highlights
 
 _DESCRIPTION = """YouTube Highlights mAP: per video, the clips ranked by predicted saliency are scored by
@@ -29,22 +29,6 @@ _CITATION = """@inproceedings{sun2014ranking,
 }"""
 
 
-def _features(qid: datasets.Value) -> datasets.Features:
-    return datasets.Features(
-        {
-            "predictions": {
-                "qid": qid,
-                "pred_saliency_scores": datasets.Sequence(datasets.Value("float64")),
-            },
-            "references": {
-                "qid": qid,
-                "domain": datasets.Value("string"),
-                "label": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
-            },
-        }
-    )
-
-
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class YoutubeHighlights(evaluate.Metric):
     def _info(self):
@@ -52,8 +36,7 @@ class YoutubeHighlights(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            # qids are integers in QVHighlights, Charades-STA and ActivityNet, strings in TVSum and YouTube
-            features=[_features(datasets.Value("int64")), _features(datasets.Value("string"))],
+            features=for_both_qid_types(highlight_features),
         )
 
     def _compute(self, predictions, references):
