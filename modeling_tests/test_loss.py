@@ -1,12 +1,13 @@
 """Hungarian matcher against brute force, and the loss terms against hand-computed values."""
 
 import itertools
+import math
 
 import pytest
 import torch
 
 from transformers_rdmf import RDMFConfig
-from transformers_rdmf.loss_rdmf import RDMFHungarianMatcher, RDMFLoss, saliency_loss
+from transformers_rdmf.loss_rdmf import RDMFHungarianMatcher, RDMFLoss, saliency_loss, saliency_rank_loss
 from transformers_rdmf.span_utils import generalized_temporal_iou
 
 
@@ -99,3 +100,81 @@ def test_videos_without_windows_train_every_query_as_background():
     terms = criterion.set_loss(logits, torch.rand(1, 3, 2), torch.rand(1, 3), [torch.zeros(0, 2)])
     assert float(terms["loss_span"]) == 0 and float(terms["loss_iou"]) == 0
     assert float(terms["loss_class"]) == pytest.approx(float(torch.log(torch.tensor(2.0))), rel=1e-6)
+
+
+def pairwise_rank_reference(logits, targets, mask) -> float:
+    """RankNet loss of ``saliency_rank_loss``, as a float64 loop over videos and clip pairs."""
+    losses = []
+    for z, y, m in zip(logits.double().tolist(), targets.double().tolist(), mask.tolist()):
+        clips = [i for i, valid in enumerate(m) if valid]
+        pairs = [(i, j) for i in clips for j in clips if y[i] > y[j]]
+        if not pairs:
+            continue
+        weighted = sum((y[i] - y[j]) * math.log1p(math.exp(-(z[i] - z[j]))) for i, j in pairs)
+        losses.append(weighted / sum(y[i] - y[j] for i, j in pairs))
+    return sum(losses) / len(losses)
+
+
+def listwise_rank_reference(logits, targets, mask, temperature) -> float:
+    """ListNet loss of ``saliency_rank_loss`` (cross-entropy minus the target entropy), float64 loop."""
+    losses = []
+    for z, y, m in zip(logits.double().tolist(), targets.double().tolist(), mask.tolist()):
+        clips = [i for i, valid in enumerate(m) if valid]
+        if len({y[i] for i in clips}) < 2:
+            continue
+        target_norm = sum(math.exp(y[i] / temperature) for i in clips)
+        pred_norm = sum(math.exp(z[i]) for i in clips)
+        loss = 0.0
+        for i in clips:
+            p = math.exp(y[i] / temperature) / target_norm
+            loss += p * (math.log(p) - (z[i] - math.log(pred_norm)))
+        losses.append(loss)
+    return sum(losses) / len(losses)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rank_losses_equal_float64_loop_references(seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(4, 7, generator=g) * 2
+    targets = torch.randint(0, 5, (4, 7), generator=g).float() / 4
+    mask = torch.ones(4, 7, dtype=torch.long)
+    mask[1, 5:] = 0
+    mask[2, 3:] = 0
+    targets[3] = 0.5  # nothing to rank: left out of the mean
+    pairwise = saliency_rank_loss(logits, targets, mask, "pairwise")
+    assert float(pairwise) == pytest.approx(pairwise_rank_reference(logits, targets, mask), rel=1e-5)
+    listwise = saliency_rank_loss(logits, targets, mask, "listwise", temperature=0.25)
+    expected = listwise_rank_reference(logits, targets, mask, 0.25)
+    assert float(listwise) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "listwise"])
+def test_rank_losses_ignore_a_per_video_shift_and_padding(kind):
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(2, 6, generator=g), torch.rand(2, 6, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    loss = saliency_rank_loss(logits, targets, mask, kind)
+    shifted = logits + torch.tensor([[3.0], [-7.0]])
+    garbage = torch.where(mask.bool(), logits, torch.full_like(logits, 1e4))
+    assert float(saliency_rank_loss(shifted, targets, mask, kind)) == pytest.approx(float(loss), rel=1e-5)
+    assert float(saliency_rank_loss(garbage, targets, mask, kind)) == pytest.approx(float(loss), rel=1e-6)
+    # the right order scores lower than the reversed one
+    assert saliency_rank_loss(targets * 10, targets, mask, kind) < saliency_rank_loss(
+        -targets * 10, targets, mask, kind
+    )
+
+
+def test_rank_loss_enters_the_total_only_with_a_weight():
+    base = dict(video_feature_dim=4, text_feature_dim=4, hidden_size=8, num_attention_heads=2)
+    logits = torch.tensor([[0.3, -0.2, 1.0, 0.0]])
+    mask = torch.ones(1, 4)
+    labels = [{"spans": torch.zeros(0, 2), "saliency": torch.tensor([0.0, 1.0, 0.5, 0.25])}]
+    layers = [(torch.zeros(1, 3, 2), torch.rand(1, 3, 2), None)]
+    plain, terms = RDMFLoss(RDMFConfig(**base))(layers, logits, mask, labels)
+    assert "loss_saliency_rank" not in terms
+    weighted, terms = RDMFLoss(RDMFConfig(**base, saliency_rank_loss_weight=2.0))(
+        layers, logits, mask, labels
+    )
+    expected = saliency_rank_loss(logits, labels[0]["saliency"][None], mask)
+    assert float(terms["loss_saliency_rank"]) == pytest.approx(float(expected))
+    assert float(weighted) == pytest.approx(float(plain) + 2 * float(expected), rel=1e-6)

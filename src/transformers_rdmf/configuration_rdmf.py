@@ -11,6 +11,7 @@ DIFFUSION_IMPLEMENTATIONS = ("closed_form", "euler")
 REACTION_IMPLEMENTATIONS = ("fused", "euler", "compiled")
 SPAN_LOSS_TYPES = ("smooth_l1", "l1")
 IOU_LOSS_TARGETS = ("matched", "all")
+SALIENCY_RANK_LOSSES = ("pairwise", "listwise")
 VIDEO_BACKBONES = (None, "clip", "timm")
 TEXT_BACKBONES = (None, "clip")
 # With the Turing ordering on, D_v is parametrised as a fraction of D_u of at most this.
@@ -127,6 +128,9 @@ class RDMFConfig(PreTrainedConfig):
     auxiliary_loss: bool = True
 
     saliency_loss_weight: float | int = 1.0
+    saliency_rank_loss_weight: float | int = 0.0
+    saliency_rank_loss: str = "pairwise"
+    saliency_rank_temperature: float | int = 0.1
     moment_loss_weight: float | int = 1.0
     iou_loss_weight: float | int = 1.0
     span_loss_coefficient: float | int = 10.0
@@ -234,6 +238,7 @@ class RDMFConfig(PreTrainedConfig):
     def _validate_loss_weights(self):
         names = (
             "saliency_loss_weight",
+            "saliency_rank_loss_weight",
             "moment_loss_weight",
             "iou_loss_weight",
             "span_loss_coefficient",
@@ -248,6 +253,13 @@ class RDMFConfig(PreTrainedConfig):
         for name in names:
             _require(getattr(self, name) >= 0, name, getattr(self, name), "non-negative")
         _require(self.smooth_l1_beta > 0, "smooth_l1_beta", self.smooth_l1_beta, "positive")
+        _require_choice("saliency_rank_loss", self.saliency_rank_loss, SALIENCY_RANK_LOSSES)
+        _require(
+            self.saliency_rank_temperature > 0,
+            "saliency_rank_temperature",
+            self.saliency_rank_temperature,
+            "positive",
+        )
 
     @classmethod
     def from_preset(cls, name_or_path: str, **overrides) -> "RDMFConfig":

@@ -86,6 +86,53 @@ def saliency_loss(saliency_logits: torch.Tensor, targets: torch.Tensor, mask: to
     return (bce * mask).sum() / global_mean_count(mask.sum())
 
 
+def saliency_rank_loss(
+    saliency_logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    kind: str = "pairwise",
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """A within-video ranking loss on the saliency logits (**project choice**, beside eq. 14's ``L_sal``).
+
+    The highlight metrics rank clips inside each video, and a per-video shift of the logits changes
+    no ranking; both losses below are invariant to it, where the cross-entropy is not.
+
+    - ``"pairwise"`` (RankNet): for every pair of valid clips with ``y_i > y_j``,
+      ``(y_i - y_j) * log(1 + exp(-(z_i - z_j)))``, normalised per video by ``sum (y_i - y_j)``.
+      Memory grows as ``clips**2`` per video.
+    - ``"listwise"`` (ListNet): the cross-entropy between ``softmax(y / temperature)`` and
+      ``softmax(z)`` over the video's valid clips; linear in ``clips``.
+
+    Videos whose targets are all equal contribute nothing. The mean over the remaining videos uses a
+    count summed over processes (see ``global_mean_count``).
+
+    Args:
+        saliency_logits, targets, mask: ``(batch, clips)``.
+    """
+    valid = mask.bool()
+    targets = targets.to(saliency_logits.dtype)
+    logits = saliency_logits.masked_fill(~valid, 0.0)
+    lowest = targets.masked_fill(~valid, float("inf")).min(dim=1).values
+    highest = targets.masked_fill(~valid, float("-inf")).max(dim=1).values
+    ranked = highest > lowest  # (batch,) videos with something to rank
+    if kind == "pairwise":
+        gap = targets.unsqueeze(2) - targets.unsqueeze(1)  # (batch, clips, clips): y_i - y_j
+        pair_valid = valid.unsqueeze(2) & valid.unsqueeze(1)
+        weight = gap.clamp(min=0) * pair_valid
+        margin = logits.unsqueeze(2) - logits.unsqueeze(1)
+        per_video = (weight * F.softplus(-margin)).sum((1, 2)) / weight.sum((1, 2)).clamp(min=1e-12)
+    else:
+        neg_inf = torch.finfo(logits.dtype).min
+        target_dist = (targets / temperature).masked_fill(~valid, neg_inf).softmax(dim=1)
+        log_pred = logits.masked_fill(~valid, neg_inf).log_softmax(dim=1)
+        per_video = -(target_dist * log_pred.masked_fill(~valid, 0.0)).sum(dim=1)
+        # subtract the entropy so a perfect match scores 0 (a constant: no change to the gradient)
+        per_video = per_video + (target_dist * target_dist.clamp(min=1e-30).log()).sum(dim=1)
+    per_video = per_video * ranked
+    return per_video.sum() / global_mean_count(ranked.sum())
+
+
 class RDMFLoss(nn.Module):
     """The weighted sum of eq. 17, with every term returned for logging.
 
@@ -172,6 +219,15 @@ class RDMFLoss(nn.Module):
         cfg = self.config
         terms = {"loss_saliency": saliency_loss(saliency_logits, saliency_targets, video_mask)}
         total = cfg.saliency_loss_weight * terms["loss_saliency"]
+        if cfg.saliency_rank_loss_weight > 0:
+            terms["loss_saliency_rank"] = saliency_rank_loss(
+                saliency_logits,
+                saliency_targets,
+                video_mask,
+                cfg.saliency_rank_loss,
+                cfg.saliency_rank_temperature,
+            )
+            total = total + cfg.saliency_rank_loss_weight * terms["loss_saliency_rank"]
         for depth, (logits, spans, ious) in enumerate(layer_outputs):
             layer_terms = self.set_loss(logits, spans, ious, target_spans)
             total = total + cfg.moment_loss_weight * layer_terms["loss_moment"]
@@ -202,4 +258,4 @@ def _unpack_labels(labels, video_mask: torch.Tensor) -> tuple[list[torch.Tensor]
     return spans, torch.stack(saliency)
 
 
-__all__ = ["RDMFHungarianMatcher", "RDMFLoss", "saliency_loss"]
+__all__ = ["RDMFHungarianMatcher", "RDMFLoss", "saliency_loss", "saliency_rank_loss"]
