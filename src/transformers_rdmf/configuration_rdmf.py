@@ -78,6 +78,10 @@ class RDMFConfig(PreTrainedConfig):
 
     Losses (section 3.6, eq. 17 `L = l1 L_sal + l2 L_mr + l3 L_iou`):
         saliency_loss_weight, moment_loss_weight, iou_loss_weight (`float`, default 1.0 each).
+        saliency_rank_loss_weight (`float`, defaults to 0.0): weight of a within-video ranking loss on the
+            saliency logits added to eq. 17 (**project choice**, off by default; see `saliency_rank_loss`).
+        saliency_rank_loss (`str`, "pairwise"): "pairwise" (RankNet over clip pairs, memory ~ clips**2) or
+            "listwise" (ListNet, softmax of the targets over ``saliency_rank_temperature`` (0.1)).
         span_loss_coefficient (10.0), giou_loss_coefficient (1.0), class_loss_coefficient (4.0),
         no_object_weight (0.1): the terms inside `L_mr`, as Moment-DETR. use_giou_loss (`bool`, True).
         span_loss_type (`str`, "smooth_l1" or "l1"), smooth_l1_beta (`float`, 0.05).
