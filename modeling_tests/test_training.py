@@ -12,7 +12,14 @@ from safetensors.torch import load_file
 
 from transformers_rdmf import RDMFForMomentRetrieval
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
-from transformers_rdmf.training import TrainingArguments, TrainingLoop, read_csv_log, train, train_main
+from transformers_rdmf.training import (
+    TrainingArguments,
+    TrainingLoop,
+    random_temporal_crop,
+    read_csv_log,
+    train,
+    train_main,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -80,7 +87,7 @@ class Interrupted(Exception):
 def test_resume_continues_exactly(synthetic, tmp_path, monkeypatch):
     """2N steps in one go == N steps, an interruption, and a resume for N more (dropout on, mid-epoch)."""
     straight = tmp_path / "straight"
-    train(arguments(synthetic, straight, max_steps=6, num_epochs=10))
+    train(arguments(synthetic, straight, max_steps=6, num_epochs=10, ema_decay=0.9))
 
     original_step = TrainingLoop.after_optimizer_step
 
@@ -92,10 +99,21 @@ def test_resume_continues_exactly(synthetic, tmp_path, monkeypatch):
     stopped = tmp_path / "stopped"
     monkeypatch.setattr(TrainingLoop, "after_optimizer_step", step_then_crash_at_3)
     with pytest.raises(Interrupted):
-        train(arguments(synthetic, stopped, max_steps=6, num_epochs=10, save_state_every_steps=3))
+        train(
+            arguments(synthetic, stopped, max_steps=6, num_epochs=10, save_state_every_steps=3, ema_decay=0.9)
+        )
     monkeypatch.setattr(TrainingLoop, "after_optimizer_step", original_step)
     checkpoint = stopped / "checkpoints" / "step_3"
-    train(arguments(synthetic, stopped, max_steps=6, num_epochs=10, resume_from_checkpoint=str(checkpoint)))
+    train(
+        arguments(
+            synthetic,
+            stopped,
+            max_steps=6,
+            num_epochs=10,
+            resume_from_checkpoint=str(checkpoint),
+            ema_decay=0.9,
+        )
+    )
 
     a, b = final_weights(straight), final_weights(stopped)
     assert a.keys() == b.keys()
@@ -105,6 +123,36 @@ def test_resume_continues_exactly(synthetic, tmp_path, monkeypatch):
     assert sorted(losses_a) == sorted(losses_b) == [1, 2, 3, 4, 5, 6]
     for step in losses_a:
         assert losses_b[step] == pytest.approx(losses_a[step], abs=1e-6)
+    ema_a, ema_b = (
+        ema_weights(straight / "checkpoints" / "last"),
+        ema_weights(stopped / "checkpoints" / "last"),
+    )
+    assert ema_a.keys() == a.keys()
+    for name in ema_a:
+        torch.testing.assert_close(ema_b[name], ema_a[name], atol=1e-6, rtol=0, msg=f"EMA {name}")
+
+
+def ema_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The EMA model's weights saved with the training state (the third registered object)."""
+    state = torch.load(checkpoint / "custom_checkpoint_2.pkl", weights_only=True)
+    return {name.removeprefix("module."): value for name, value in state.items()}
+
+
+def test_ema_weights_follow_their_recursion_and_are_what_is_evaluated(synthetic, tmp_path):
+    """``--ema_decay d``: e_1 = p_1, e_k = d e_(k-1) + (1 - d) p_k (float64 reference over saved steps);
+    evaluation, and so ``best/``, use the EMA weights."""
+    output = tmp_path / "ema"
+    train(arguments(synthetic, output, max_steps=4, num_epochs=1, ema_decay=0.75, save_state_every_steps=1))
+    steps = [load_file(output / "checkpoints" / f"step_{k}" / "model.safetensors") for k in (1, 2, 3, 4)]
+    reference = {name: value.double() for name, value in steps[0].items()}
+    for weights in steps[1:]:
+        reference = {name: 0.75 * reference[name] + 0.25 * weights[name].double() for name in reference}
+    ema = ema_weights(output / "checkpoints" / "step_4")
+    best = load_file(output / "best" / "model.safetensors")
+    assert not torch.equal(steps[-1]["rdmf.saliency_head.weight"], ema["rdmf.saliency_head.weight"])
+    for name in reference:
+        torch.testing.assert_close(ema[name].double(), reference[name], atol=1e-6, rtol=0, msg=name)
+        torch.testing.assert_close(best[name], ema[name], atol=0, rtol=0, msg=name)
 
 
 def run_training_process(flags: list[str], processes: int, output_dir: Path) -> None:
@@ -180,8 +228,53 @@ def test_bad_input_stops_before_training(synthetic, tmp_path, capsys):
     no_features = [*base, "--video_feature_dirs", str(empty_features), str(synthetic.video_feature_dirs[1])]
     assert train_main(no_features) == 2
     assert str(empty_features) in capsys.readouterr().err
+    assert train_main([*base, "--random_crop_clips", "16"]) == 2
+    assert "--random_crop_clips 16: expected" in capsys.readouterr().err
+    assert train_main([*base, "--ema_decay", "1.5"]) == 2
+    assert "--ema_decay 1.5: expected a value in [0, 1)" in capsys.readouterr().err
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     assert train_main([*base, "--output_dir", str(blocker / "sub")]) == 2
     assert "--output_dir: cannot write" in capsys.readouterr().err
     assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_random_temporal_crop_keeps_clips_and_labels_aligned():
+    lengths = [10, 4, 7]
+    features = torch.zeros(3, 10, 2)
+    mask = torch.zeros(3, 10, dtype=torch.long)
+    labels = []
+    for row, length in enumerate(lengths):
+        clip_ids = torch.arange(length, dtype=torch.float32)
+        features[row, :length, 0] = clip_ids  # feature 0 = the clip's index, to follow it
+        features[row, :length, 1] = row
+        mask[row, :length] = 1
+        saliency = torch.zeros(10)
+        saliency[:length] = clip_ids / 10
+        labels.append({"spans": torch.zeros(0, 2), "saliency": saliency})
+    batch = {
+        "video_features": features,
+        "video_mask": mask,
+        "labels": labels,
+        "text_features": torch.ones(3, 2, 4),
+    }
+    starts = set()
+    for step in range(20):
+        cropped = random_temporal_crop(batch, 5, torch.Generator().manual_seed(step))
+        assert cropped["video_features"].shape == (3, 5, 2)
+        assert cropped["video_mask"].sum(1).tolist() == [5, 4, 5]
+        assert cropped["text_features"] is batch["text_features"]
+        for row in range(3):
+            valid = cropped["video_mask"][row].bool()
+            clip_ids = cropped["video_features"][row, valid, 0]
+            assert torch.equal(clip_ids, torch.arange(clip_ids[0], clip_ids[0] + valid.sum()))  # contiguous
+            assert torch.equal(cropped["video_features"][row, valid, 1], torch.full_like(clip_ids, row))
+            assert torch.equal(cropped["labels"][row]["saliency"][valid], clip_ids / 10)
+            assert not cropped["labels"][row]["saliency"][~valid].any()
+        starts.add(int(cropped["video_features"][0, 0, 0]))
+    assert starts == set(range(6))  # every start of the 10-clip video, 0..5
+    again = random_temporal_crop(batch, 5, torch.Generator().manual_seed(3))
+    assert torch.equal(
+        again["video_features"],
+        random_temporal_crop(batch, 5, torch.Generator().manual_seed(3))["video_features"],
+    )

@@ -56,22 +56,24 @@ def domains_of(dataset: str) -> list[str]:
 
 
 def run_one(job: dict) -> dict:
-    """Train one (variant, domain, seed) and read its val curve from the CSV log."""
+    """Train one (variant, domain, seed[, fold]) and read its eval curve from the CSV log.
+
+    With ``job["fold"] = k``, the model trains on the domain's train videos but every ``folds``-th one
+    from the k-th, and is evaluated on those held-out train videos: the val videos are not used.
+    """
     import torch
 
     from transformers_rdmf.training import TrainingArguments, read_csv_log, train
 
     torch.set_num_threads(job["threads"])
-    root = Path(job["data_root"])
-    with tempfile.TemporaryDirectory() as output_dir:
+    with tempfile.TemporaryDirectory() as work:
+        data = data_arguments(job, Path(work))
+        output_dir = os.path.join(work, "run")
         args = TrainingArguments(
             output_dir=output_dir,
             preset=PRESET[job["dataset"]],
             config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
             dataset=job["dataset"],
-            train_annotations=str(root / "tvsum_train_release.jsonl") if job["dataset"] == "tvsum" else None,
-            eval_annotations=str(root / "tvsum_val_release.jsonl") if job["dataset"] == "tvsum" else None,
-            data_root=str(root),
             domain=job["domain"],
             seed=job["seed"],
             num_epochs=job["epochs"],
@@ -79,6 +81,8 @@ def run_one(job: dict) -> dict:
             learning_rate=job["learning_rate"],
             batch_size=job["batch_size"],
             disable_progress_bar=True,
+            **data,
+            **job.get("training", {}),
         )
         start = time.perf_counter()
         train(args)
@@ -96,8 +100,45 @@ def run_one(job: dict) -> dict:
     }
 
 
+def data_arguments(job: dict, work: Path) -> dict:
+    """``TrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
+    root = Path(job["data_root"])
+    fold = job.get("fold")
+    if job["dataset"] == "tvsum":
+        train_file, eval_file = root / "tvsum_train_release.jsonl", root / "tvsum_val_release.jsonl"
+        if fold is not None:
+            rows = [line for line in train_file.read_text().splitlines() if line.strip()]
+            rows = [line for line in rows if json.loads(line).get("domain") == job["domain"]]
+            train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
+            train_file.write_text("\n".join(r for i, r in enumerate(rows) if i % job["folds"] != fold) + "\n")
+            eval_file.write_text("\n".join(r for i, r in enumerate(rows) if i % job["folds"] == fold) + "\n")
+        return {
+            "data_root": str(root),
+            "train_annotations": str(train_file),
+            "eval_annotations": str(eval_file),
+        }
+    if fold is None:
+        return {"data_root": str(root)}
+    # YouTube Highlights reads its split from splits.json: a folder whose splits.json holds the fold
+    fold_root = work / "data"
+    fold_root.mkdir()
+    for name in ("video_features", "youtube_anno.json"):
+        (fold_root / name).symlink_to(root / name)
+    splits = json.loads((root / "splits.json").read_text())
+    videos = splits[job["domain"]]["train"]
+    splits = {
+        job["domain"]: {
+            "train": [v for i, v in enumerate(videos) if i % job["folds"] != fold],
+            "val": [v for i, v in enumerate(videos) if i % job["folds"] == fold],
+        }
+    }
+    (fold_root / "splits.json").write_text(json.dumps(splits))
+    return {"data_root": str(fold_root)}
+
+
 def job_key(job: dict) -> str:
-    return f"{job['variant']}/{job['domain']}/{job['seed']}"
+    key = f"{label_of(job)}/{job['domain']}/{job['seed']}"
+    return key if job.get("fold") is None else f"{key}/fold{job['fold']}"
 
 
 def run_sweep(args: argparse.Namespace) -> None:
@@ -117,11 +158,16 @@ def run_sweep(args: argparse.Namespace) -> None:
             "learning_rate": args.learning_rate,
             "batch_size": args.batch_size,
             "overrides": overrides,
+            "training": {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in args.train)},
             "threads": max(1, (os.cpu_count() or 1) // args.jobs),
+            "fold": fold,
+            "folds": args.train_folds,
+            "tag": args.tag,
         }
         for variant in args.variants
         for seed in args.seeds
         for domain in (args.domains or domains_of(args.dataset))
+        for fold in [None, *range(args.train_folds)]
     ]
     pending = [job for job in jobs if job_key(job) not in results]
     print(f"{len(jobs)} runs, {len(pending)} to do, {args.jobs} at a time")
@@ -144,38 +190,78 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
-    """Markdown tables: per domain and the mean over domains, best-val and fixed-schedule protocols.
+def fold_selected(run: dict, folds: list[dict]) -> float:
+    """The run's val score at the epoch count that scores best on held-out train videos.
 
-    Several results files are merged (e.g. the full model's runs beside the ablations'); ``seeds``
-    keeps only those seeds' runs, so variants compare on the same seeds.
+    ``folds`` are the same (variant, domain, seed) trained on folds of the train videos; their curves
+    (evaluated at the same epochs) are averaged and the earliest best epoch is taken.
+    """
+    length = min(len(run["curve"]), *(len(f["curve"]) for f in folds))
+    held_out = [statistics.mean(f["curve"][i][1] for f in folds) for i in range(length)]
+    chosen = max(range(length), key=lambda i: (held_out[i], -i))
+    return run["curve"][chosen][1]
+
+
+def label_of(run: dict) -> str:
+    return run["variant"] + (f" ({run['tag']})" if run.get("tag") else "")
+
+
+def with_fold_selection(results: list[dict]) -> list[dict]:
+    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist."""
+    runs = [dict(r) for r in results if r.get("fold") is None]
+    for run in runs:
+        folds = [
+            r
+            for r in results
+            if r.get("fold") is not None
+            and (label_of(r), r["domain"], r["seed"]) == (label_of(run), run["domain"], run["seed"])
+        ]
+        if folds:
+            run["fold"] = fold_selected(run, folds)
+    return runs
+
+
+def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
+    """Markdown tables: per domain and the mean over domains, one table per protocol.
+
+    Protocols: best val epoch; fixed schedule; and, where train-fold runs exist (``--train_folds``),
+    the epoch count chosen on held-out train videos. Several results files are merged (e.g. the full
+    model's runs beside the ablations'); ``seeds`` keeps only those seeds' runs.
     """
     merged = {}
     for path in results_paths:
         merged.update(json.loads(Path(path).read_text()))
-    results = [r for r in merged.values() if seeds is None or r["seed"] in seeds]
+    results = with_fold_selection([r for r in merged.values() if seeds is None or r["seed"] in seeds])
     dataset = results[0]["dataset"]
     domains = [d for d in domains_of(dataset) if any(r["domain"] == d for r in results)]
-    variants = [v for v in VARIANTS if any(r["variant"] == v for r in results)]
-    for protocol, label in [
+    labels = list(
+        dict.fromkeys(label_of(r) for r in sorted(results, key=lambda r: list(VARIANTS).index(r["variant"])))
+    )
+    protocols = [
         ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report)"),
         ("final", "fixed schedule (never looks at val)"),
-    ]:
-        print(f"\n{HEADLINE[dataset]}, {label}; mean ± std over seeds\n")
+        ("fold", "epochs chosen on held-out train videos (never looks at val)"),
+    ]
+    for protocol, title in protocols:
+        if not any(protocol in r for r in results):
+            continue
+        print(f"\n{HEADLINE[dataset]}, {title}; mean ± std over seeds\n")
         print("| variant | " + " | ".join(domains) + " | mean | seeds | s/run |")
         print("|---" * (len(domains) + 4) + "|")
-        for variant in variants:
-            runs = [r for r in results if r["variant"] == variant]
-            seeds = sorted({r["seed"] for r in runs})
+        for label in labels:
+            runs = [r for r in results if label_of(r) == label and protocol in r]
+            if not runs:
+                continue
+            seeds_run = sorted({r["seed"] for r in runs})
             cells = [mean_std([r[protocol] for r in runs if r["domain"] == d]) for d in domains]
             per_seed_means = [
                 statistics.mean(r[protocol] for r in runs if r["seed"] == s)
-                for s in seeds
+                for s in seeds_run
                 if len([r for r in runs if r["seed"] == s]) == len(domains)
             ]
             seconds = statistics.mean(r["seconds"] for r in runs)
             mean = mean_std(per_seed_means) if per_seed_means else "-"
-            print(f"| {variant} | " + " | ".join(cells) + f" | {mean} | {len(seeds)} | {seconds:.0f} |")
+            print(f"| {label} | " + " | ".join(cells) + f" | {mean} | {len(seeds_run)} | {seconds:.0f} |")
         published = PUBLISHED_UMT[dataset]
         umt = [published[d] for d in domains]
         print(
@@ -199,6 +285,21 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--set", action="append", default=[], help="config override key=value for every run")
+    parser.add_argument(
+        "--train",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a TrainingArguments field for every run (e.g. ema_decay=0.99, weight_decay=0.01)",
+    )
+    parser.add_argument("--tag", default="", help="a name for this recipe, shown beside the variant")
+    parser.add_argument(
+        "--train_folds",
+        type=int,
+        default=0,
+        help="also train on folds of each domain's train videos, evaluated on the held-out ones, to choose "
+        "the number of epochs without the val videos (protocol 'train-fold selection')",
+    )
     parser.add_argument(
         "--jobs", type=int, default=1, help="runs in parallel (each gets cpu_count / jobs threads)"
     )

@@ -23,6 +23,7 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.tracking import GeneralTracker
 from accelerate.utils import set_seed
+from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -82,6 +83,8 @@ class TrainingArguments:
     warmup_steps: int = 0
     lr_scheduler: str = "constant_with_warmup"
     max_grad_norm: float | None = 0.1
+    ema_decay: float | None = None
+    random_crop_clips: int | None = None
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
     seed: int = 42
@@ -380,6 +383,16 @@ def check_before_training(args: TrainingArguments) -> None:
         raise ValueError(f"{args.dataset} needs --data_root (the folder with its features)")
     if args.dataset == "tvsum" and args.train_annotations is None:
         raise ValueError("tvsum needs --train_annotations (tvsum_train_release.jsonl)")
+    if args.random_crop_clips is not None and (
+        args.random_crop_clips < 1 or args.dataset not in HIGHLIGHT_DATASETS
+    ):
+        raise ValueError(
+            f"--random_crop_clips {args.random_crop_clips}: expected a positive clip count, and a "
+            f"highlight-only dataset ({', '.join(HIGHLIGHT_DATASETS)}) whose labels are per clip; "
+            f"got --dataset {args.dataset}"
+        )
+    if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
+        raise ValueError(f"--ema_decay {args.ema_decay}: expected a value in [0, 1)")
     output = Path(args.output_dir)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -448,6 +461,10 @@ def train(args: TrainingArguments) -> dict:
     )
     state = TrainerState()
     accelerator.register_for_checkpointing(scheduler, state)
+    ema = None
+    if args.ema_decay is not None:
+        ema = ModelEmaV3(accelerator.unwrap_model(model), decay=args.ema_decay)
+        accelerator.register_for_checkpointing(ema)
     if resume:
         accelerator.load_state(args.resume_from_checkpoint)
     accelerator.init_trackers("rdmf", config={**dataclasses.asdict(args), "model": config.to_dict()})
@@ -460,14 +477,15 @@ def train(args: TrainingArguments) -> dict:
         desc="train",
         disable=args.disable_progress_bar or not accelerator.is_local_main_process,
     )
-    loop = TrainingLoop(accelerator, model, optimizer, scheduler, state, args, total_steps, progress)
+    loop = TrainingLoop(accelerator, model, optimizer, scheduler, state, args, total_steps, progress, ema)
+    eval_model = model if ema is None else ema.module
     while state.epoch < args.num_epochs and state.global_step < total_steps:
         if not loop.run_epoch(train_loader):
             break  # max_steps reached inside the epoch
         state.epoch += 1
         state.step_in_epoch = 0
         if eval_loader is not None and state.epoch % args.eval_every_epochs == 0:
-            last_metrics = evaluate_epoch(model, eval_loader, accelerator, args, state, metric_name)
+            last_metrics = evaluate_epoch(eval_model, eval_loader, accelerator, args, state, metric_name)
             if should_stop_early(args, state):
                 break
     progress.close()
@@ -494,6 +512,7 @@ class TrainingLoop:
     args: TrainingArguments
     total_steps: int
     progress: Any
+    ema: ModelEmaV3 | None = None
 
     def run_epoch(self, train_loader) -> bool:
         """Train over the rest of the current epoch; False when ``total_steps`` was reached before its end."""
@@ -505,6 +524,9 @@ class TrainingLoop:
         self.model.train()
         for batch in batches:
             batch.pop("meta")
+            if self.args.random_crop_clips:
+                generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + state.global_step)
+                batch = random_temporal_crop(batch, self.args.random_crop_clips, generator)
             outputs = self.forward_backward(batch)
             state.step_in_epoch += 1
             if accelerator.sync_gradients:
@@ -528,6 +550,8 @@ class TrainingLoop:
         state, accelerator = self.state, self.accelerator
         self.scheduler.step()
         state.global_step += 1
+        if self.ema is not None:
+            self.ema.update(accelerator.unwrap_model(self.model), step=state.global_step)
         self.progress.update(1)
         terms = {"loss": outputs.loss.detach(), **{k: v.detach() for k, v in outputs.loss_dict.items()}}
         logged = {f"train/{k}": accelerator.reduce(v.float(), "mean").item() for k, v in terms.items()}
@@ -537,6 +561,35 @@ class TrainingLoop:
             accelerator.save_state(
                 os.path.join(self.args.output_dir, "checkpoints", f"step_{state.global_step}")
             )
+
+
+def random_temporal_crop(batch: dict, clips: int, generator: torch.Generator) -> dict:
+    """Each video longer than ``clips`` cut to a random window of ``clips`` clips (highlight-only data).
+
+    Training augmentation for the highlight datasets, whose labels are per clip (no spans to move). The
+    window of video ``i`` starts uniformly in ``[0, length_i - clips]``, drawn from ``generator``.
+    """
+    mask = batch["video_mask"]
+    lengths = mask.sum(1).tolist()
+    width = min(clips, max(lengths))
+    rows = torch.arange(width)
+    index, new_mask = [], []
+    for length in lengths:
+        start = int(torch.randint(0, max(length - clips, 0) + 1, (1,), generator=generator))
+        index.append((start + rows).clamp(max=mask.shape[1] - 1))
+        new_mask.append(rows < length)
+    index = torch.stack(index).to(mask.device)
+    features = batch["video_features"]
+    cropped = dict(batch)
+    cropped["video_features"] = torch.gather(
+        features, 1, index.unsqueeze(-1).expand(-1, -1, features.shape[-1])
+    )
+    cropped["video_mask"] = torch.stack(new_mask).to(mask)
+    cropped["labels"] = [
+        {**label, "saliency": label["saliency"][i.to(label["saliency"].device)] * m.to(label["saliency"])}
+        for label, i, m in zip(batch["labels"], index, new_mask)
+    ]
+    return cropped
 
 
 def evaluate_epoch(
@@ -620,11 +673,12 @@ def build_train_parser() -> argparse.ArgumentParser:
                 "weight_decay": float,
                 "clip_length": float,
                 "max_grad_norm": float,
+                "ema_decay": float,
                 "nms_threshold": float,
             }
             integer = name in {
                 "batch_size", "num_epochs", "max_steps", "warmup_steps", "gradient_accumulation_steps",
-                "seed", "max_clips", "num_workers", "eval_every_epochs", "early_stopping_patience",
+                "seed", "max_clips", "num_workers", "random_crop_clips", "eval_every_epochs", "early_stopping_patience",
                 "save_state_every_steps", "top_k_windows",
             }  # fmt: skip
             parser.add_argument(f"--{name}", type=int if integer else kind.get(name, str), default=None)
