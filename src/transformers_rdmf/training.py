@@ -305,8 +305,12 @@ class CSVTracker(GeneralTracker):
     def __init__(self, logging_dir: str, resume: bool = False):
         super().__init__()
         self.path = Path(logging_dir) / "metrics.csv"
+        self.resume = resume
+
+    def start(self):
+        """Called by ``init_trackers`` on the main process only: no other process can truncate the log."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not resume or not self.path.exists():
+        if not self.resume or not self.path.exists():
             self.path.write_text("step,name,value\n")
 
     @property
