@@ -70,3 +70,18 @@ def test_fold_selection_reads_the_val_curve_at_the_best_held_out_epoch(script):
     assert script.fold_selected(run, folds) == 70.0
     tie = [{"curve": [[1, 5.0], [2, 5.0], [3, 1.0], [4, 1.0]]}]
     assert script.fold_selected(run, tie) == 50.0  # the earliest of equal held-out scores
+
+
+def test_only_runs_with_folds_get_the_fold_protocol(script):
+    def run(domain, fold=None, curve=((1, 50.0), (2, 60.0))):
+        return {
+            "variant": "full",
+            "domain": domain,
+            "seed": 0,
+            "fold": fold,
+            "curve": [list(p) for p in curve],
+        }
+
+    results = [run("GA"), run("GA", 0, ((1, 9.0), (2, 1.0))), run("BK")]
+    runs = {r["domain"]: r for r in script.with_fold_selection(results)}
+    assert runs["GA"]["fold"] == 50.0 and "fold" not in runs["BK"]

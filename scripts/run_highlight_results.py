@@ -208,7 +208,7 @@ def label_of(run: dict) -> str:
 
 def with_fold_selection(results: list[dict]) -> list[dict]:
     """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist."""
-    runs = [dict(r) for r in results if r.get("fold") is None]
+    runs = [{k: v for k, v in r.items() if k != "fold"} for r in results if r.get("fold") is None]
     for run in runs:
         folds = [
             r
