@@ -1,17 +1,21 @@
 """Reproduce the highlight-detection tables of docs/results.md (TVSum top-5 mAP, YouTube Highlights mAP).
 
 One model per category (TVSum) or domain (YouTube Highlights), trained on its train videos with
-``rdmf-train``'s code, evaluated on its val videos every ``--eval_every`` epochs. Two numbers per run:
+``rdmf-train``'s code, evaluated on its val videos every ``--eval_every`` epochs. Numbers per run:
 
 - ``best``: the best val score seen during training (how UMT, QD-DETR and CG-DETR report: the val
   video chooses the epoch);
-- ``final``: the score after the fixed schedule (``--epochs``), which never looks at the val video.
+- ``final``: the score after the fixed schedule (``--epochs``), which never looks at the val video;
+- with ``--train_folds K``, also ``fold``: K more runs per domain train on folds of the train videos and
+  are evaluated on the held-out ones; the epoch with the best mean held-out score is read on the official
+  run's curve (never looks at the val video either).
 
 Usage::
 
     python scripts/run_highlight_results.py --dataset tvsum --data_root ../shared/data/tvsum \
-        --variants full --seeds 0 1 2 --epochs 100 --results results/tvsum.json
-    python scripts/run_highlight_results.py --report results/tvsum.json   # print the tables
+        --seeds 0 1 2 --epochs 200 --eval_every 10 --train ema_decay=0.99 --train_folds 4 \
+        --jobs 2 --results results/tvsum_200ep.json
+    python scripts/run_highlight_results.py --report results/tvsum_200ep.json   # print the tables
     python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
 
 Results are appended to the JSON after every run, so an interrupted sweep resumes where it stopped.
