@@ -78,7 +78,7 @@ def test_model_equals_float64_reference_of_the_equations():
     fusion = model.fusion
     u0 = torch.sigmoid(fusion.activator_norm(out.diffused_features))
     v0 = torch.sigmoid(fusion.inhibitor_norm(out.sentence_embedding)).unsqueeze(1).expand_as(u0)
-    rates = {name: float(value) for name, value in fusion.rates().items()}
+    rates = {name: float(value.detach()) for name, value in fusion.rates().items()}
     u, v = gray_scott_fusion(u0, v0, video_mask, **rates, dt=1.0, steps=5)
     torch.testing.assert_close(out.activator, u, atol=1e-12, rtol=0)
     torch.testing.assert_close(out.inhibitor, v, atol=1e-12, rtol=0)
@@ -113,10 +113,10 @@ def test_closed_form_and_euler_implementations_give_the_same_model_output():
 
 def test_reaction_parameters_start_at_the_config_and_keep_their_constraints():
     model = RDMFModel(tiny_config())
-    rates = model.fusion.rates()
+    rates = {name: value.detach() for name, value in model.fusion.rates().items()}
     for name, value in {"d_u": 0.2, "d_v": 0.1, "feed": 0.04, "kill": 0.06}.items():
         assert float(rates[name]) == pytest.approx(value, rel=1e-6)
-    assert float(model.temporal_diffusion.coefficient) == pytest.approx(0.2, rel=1e-6)
+    assert float(model.temporal_diffusion.coefficient.detach()) == pytest.approx(0.2, rel=1e-6)
     with torch.no_grad():  # whatever values the optimiser reaches
         for raw_u, raw_v in [(5.0, 5.0), (-3.0, 8.0), (0.0, 20.0)]:
             model.fusion.raw_activator_diffusion.fill_(raw_u)
@@ -241,7 +241,7 @@ def test_overfitting_one_batch():
     start = None
     for _ in range(300):
         loss = model(video, text, video_mask, text_mask, labels=labels).loss
-        start = float(loss) if start is None else start
+        start = float(loss.detach()) if start is None else start
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
