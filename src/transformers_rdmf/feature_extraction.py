@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch import nn
@@ -43,7 +42,7 @@ from .feature_manifest import (
 from .video_processing_rdmf import (
     ClipSampling,
     RDMFVideoProcessor,
-    _open_video,
+    iter_wanted_frames,
     plan_clips,
     read_frame_timestamps,
 )
@@ -314,26 +313,19 @@ def iter_clip_frames(
     wanted_set = set(wanted.reshape(-1).tolist())
     kept: dict[int, np.ndarray] = {}
     next_clip, batch = 0, []
-    container, stream = _open_video(path)
-    stream.thread_type = "AUTO"
-    with container:
-        try:
-            for frame in container.decode(stream):
-                if frame.pts in wanted_set and frame.pts not in kept:
-                    kept[frame.pts] = frame.to_ndarray(format="rgb24")
-                while next_clip < len(wanted) and all(int(p) in kept for p in wanted[next_clip]):
-                    batch.extend(kept[int(p)] for p in wanted[next_clip])
-                    next_clip += 1
-                    if next_clip < len(wanted):
-                        oldest_needed = int(wanted[next_clip:].min())
-                        kept = {p: f for p, f in kept.items() if p >= oldest_needed}
-                    if len(batch) == clips_per_batch * wanted.shape[1]:
-                        yield torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
-                        batch = []
-                if next_clip == len(wanted):
-                    break
-        except av.error.FFmpegError as error:
-            raise ValueError(f"videos: {path} could not be decoded ({error})") from error
+    for frame_pts, image in iter_wanted_frames(path, wanted_set):
+        kept[frame_pts] = image
+        while next_clip < len(wanted) and all(int(p) in kept for p in wanted[next_clip]):
+            batch.extend(kept[int(p)] for p in wanted[next_clip])
+            next_clip += 1
+            if next_clip < len(wanted):
+                oldest_needed = int(wanted[next_clip:].min())
+                kept = {p: f for p, f in kept.items() if p >= oldest_needed}
+            if len(batch) == clips_per_batch * wanted.shape[1]:
+                yield torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
+                batch = []
+        if next_clip == len(wanted):
+            break
     if next_clip < len(wanted):
         missing = sorted(int(p) for p in wanted[next_clip:].reshape(-1) if int(p) not in kept)
         raise ValueError(f"videos: {path}: the decoder returned no frame at pts {missing[:5]}")

@@ -10,6 +10,7 @@ gives one clip. Frames are then resized, centre-cropped and normalised with CLIP
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,22 @@ def plan_clips(times: np.ndarray, duration: float, clip_length: float, frames_pe
     )
 
 
+def iter_wanted_frames(path: str | os.PathLike, wanted: set[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` once, yielding ``(pts, (height, width, 3) uint8 RGB)`` for the first frame at each
+    presentation timestamp in ``wanted``, in decoding order. Stopping early closes the container."""
+    container, stream = _open_video(path)
+    stream.thread_type = "AUTO"
+    seen: set[int] = set()
+    with container:
+        try:
+            for frame in container.decode(stream):
+                if frame.pts in wanted and frame.pts not in seen:
+                    seen.add(frame.pts)
+                    yield frame.pts, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as error:
+            raise ValueError(f"videos: {path} could not be decoded ({error})") from error
+
+
 def decode_frames(path: str | os.PathLike, wanted_pts: np.ndarray) -> dict[int, np.ndarray]:
     """Decode ``path`` once and keep the frames whose presentation timestamp is in ``wanted_pts``.
 
@@ -151,17 +168,10 @@ def decode_frames(path: str | os.PathLike, wanted_pts: np.ndarray) -> dict[int, 
     """
     wanted = set(int(p) for p in wanted_pts)
     frames = {}
-    container, stream = _open_video(path)
-    stream.thread_type = "AUTO"
-    with container:
-        try:
-            for frame in container.decode(stream):
-                if frame.pts in wanted and frame.pts not in frames:
-                    frames[frame.pts] = frame.to_ndarray(format="rgb24")
-                    if len(frames) == len(wanted):
-                        break
-        except av.error.FFmpegError as error:
-            raise ValueError(f"videos: {path} could not be decoded ({error})") from error
+    for pts, image in iter_wanted_frames(path, wanted):
+        frames[pts] = image
+        if len(frames) == len(wanted):
+            break
     missing = wanted - frames.keys()
     if missing:
         raise ValueError(f"videos: {path}: the decoder returned no frame at pts {sorted(missing)[:5]}")
