@@ -85,3 +85,45 @@ def test_only_runs_with_folds_get_the_fold_protocol(script):
     results = [run("GA"), run("GA", 0, ((1, 9.0), (2, 1.0))), run("BK")]
     runs = {r["domain"]: r for r in script.with_fold_selection(results)}
     assert runs["GA"]["fold"] == 50.0 and "fold" not in runs["BK"]
+
+
+def test_joint_folds_hold_out_a_quarter_of_each_category(script, shared_data, tmp_path):
+    root = shared_data / "tvsum"
+    train = load_annotations(root / "tvsum_train_release.jsonl", "tvsum")
+    val_vids = set(load_annotations(root / "tvsum_val_release.jsonl", "tvsum")["vid"])
+    domain_of = dict(zip(train["vid"], train["domain"]))
+    held_out = []
+    for fold in range(4):
+        work = tmp_path / str(fold)
+        work.mkdir()
+        job = {"dataset": "tvsum", "data_root": str(root), "domain": None, "fold": fold, "folds": 4}
+        data = script.data_arguments(job, work)
+        trained, evaluated = vids_of(data["train_annotations"]), vids_of(data["eval_annotations"])
+        assert not (set(trained) | set(evaluated)) & val_vids
+        assert set(trained) | set(evaluated) == set(domain_of) and not set(trained) & set(evaluated)
+        assert sorted(domain_of[v] for v in evaluated) == sorted(script.domains_of("tvsum"))  # one each
+        held_out += evaluated
+    assert sorted(held_out) == sorted(domain_of)  # each train video held out once
+
+
+def test_a_joint_run_gives_one_result_per_domain(script, monkeypatch, shared_data):
+    import transformers_rdmf.training as training
+
+    domains = script.domains_of("tvsum")
+    log = [(step, "eval/top5_mAP", 50.0) for step in (10, 20)]
+    log += [(step, f"eval/top5_mAP/{d}", 10.0 * i + step) for i, d in enumerate(domains) for step in (10, 20)]
+    log.append((20, "train/loss", 99.0))
+    monkeypatch.setattr(training, "train", lambda args: None)
+    monkeypatch.setattr(training, "read_csv_log", lambda output_dir: log)
+    job = {
+        "dataset": "tvsum", "data_root": str(shared_data / "tvsum"), "variant": "full", "domain": None,
+        "seed": 3, "epochs": 2, "eval_every": 1, "learning_rate": 1e-3, "batch_size": 4, "overrides": {},
+        "training": {}, "threads": 1, "fold": None, "folds": 0, "tag": "", "joint": True,
+    }  # fmt: skip
+    results = script.run_one(job)
+    assert [r["domain"] for r in results] == domains
+    assert [script.job_key(r) for r in results] == script.result_keys(job)
+    assert script.result_keys(job)[0] == f"full (joint)/{domains[0]}/3"
+    for i, r in enumerate(results):
+        assert r["curve"] == [(10, 10.0 * i + 10), (20, 10.0 * i + 20)]
+        assert (r["best"], r["best_step"], r["final"]) == (10.0 * i + 20, 20, 10.0 * i + 20)

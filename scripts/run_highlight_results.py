@@ -10,11 +10,19 @@ One model per category (TVSum) or domain (YouTube Highlights), trained on its tr
   are evaluated on the held-out ones; the epoch with the best mean held-out score is read on the official
   run's curve (never looks at the val video either).
 
+With ``--joint``, one model per (variant, seed) trains on the train videos of every domain at once (the
+query tells the domains apart) and is scored per domain on the same val videos; ``best`` is then each
+domain's best epoch on its own curve, and ``--train_folds`` holds out every K-th train video of each
+domain.
+
 Usage::
 
     python scripts/run_highlight_results.py --dataset tvsum --data_root ../shared/data/tvsum \
         --seeds 0 1 2 --epochs 200 --eval_every 10 --train ema_decay=0.99 --train_folds 4 \
         --jobs 2 --results results/tvsum_200ep.json
+    python scripts/run_highlight_results.py --dataset tvsum --data_root ../shared/data/tvsum --joint \
+        --seeds 0 1 2 --epochs 100 --eval_every 5 --train ema_decay=0.99 --train_folds 4 \
+        --jobs 2 --results results/tvsum_joint.json
     python scripts/run_highlight_results.py --report results/tvsum_200ep.json   # print the tables
     python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
 
@@ -59,11 +67,12 @@ def domains_of(dataset: str) -> list[str]:
     return list(TVSUM_DOMAINS if dataset == "tvsum" else YOUTUBE_HIGHLIGHTS_DOMAINS)
 
 
-def run_one(job: dict) -> dict:
+def run_one(job: dict) -> list[dict]:
     """Train one (variant, domain, seed[, fold]) and read its eval curve from the CSV log.
 
     With ``job["fold"] = k``, the model trains on the domain's train videos but every ``folds``-th one
     from the k-th, and is evaluated on those held-out train videos: the val videos are not used.
+    ``job["domain"] = None`` trains one model on every domain (``--joint``): one result per domain.
     """
     import torch
 
@@ -91,9 +100,26 @@ def run_one(job: dict) -> dict:
         start = time.perf_counter()
         train(args)
         seconds = time.perf_counter() - start
-        headline = f"eval/{HEADLINE[job['dataset']]}"
-        curve = [(step, value) for step, name, value in read_csv_log(output_dir) if name == headline]
-    best_step, best = max(curve, key=lambda point: point[1])
+        log = read_csv_log(output_dir)
+    headline = f"eval/{HEADLINE[job['dataset']]}"
+    if job["domain"] is not None:
+        return [scored_run(job, [(step, v) for step, name, v in log if name == headline], seconds)]
+    # a joint model: one result per domain, read on that domain's curve
+    return [
+        scored_run(
+            {**job, "domain": domain},
+            [(step, v) for step, name, v in log if name == f"{headline}/{domain}"],
+            seconds,
+        )
+        for domain in domains_of(job["dataset"])
+    ]
+
+
+def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
+    """The job with its eval curve, the best point on it (earliest on ties) and its last point."""
+    if not curve:
+        raise RuntimeError(f"{job_key(job)}: no evaluation was logged")
+    best_step, best = max(curve, key=lambda point: (point[1], -point[0]))
     return {
         **job,
         "best": best,
@@ -108,14 +134,19 @@ def data_arguments(job: dict, work: Path) -> dict:
     """``TrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
     root = Path(job["data_root"])
     fold = job.get("fold")
+    domains = domains_of(job["dataset"]) if job["domain"] is None else [job["domain"]]
     if job["dataset"] == "tvsum":
         train_file, eval_file = root / "tvsum_train_release.jsonl", root / "tvsum_val_release.jsonl"
         if fold is not None:
             rows = [line for line in train_file.read_text().splitlines() if line.strip()]
-            rows = [line for line in rows if json.loads(line).get("domain") == job["domain"]]
+            kept, held_out = [], []
+            for domain in domains:  # every folds-th train video of each domain, from the fold-th
+                in_domain = [line for line in rows if json.loads(line).get("domain") == domain]
+                kept += [r for i, r in enumerate(in_domain) if i % job["folds"] != fold]
+                held_out += [r for i, r in enumerate(in_domain) if i % job["folds"] == fold]
             train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
-            train_file.write_text("\n".join(r for i, r in enumerate(rows) if i % job["folds"] != fold) + "\n")
-            eval_file.write_text("\n".join(r for i, r in enumerate(rows) if i % job["folds"] == fold) + "\n")
+            train_file.write_text("\n".join(kept) + "\n")
+            eval_file.write_text("\n".join(held_out) + "\n")
         return {
             "data_root": str(root),
             "train_annotations": str(train_file),
@@ -128,14 +159,14 @@ def data_arguments(job: dict, work: Path) -> dict:
     fold_root.mkdir()
     for name in ("video_features", "youtube_anno.json"):
         (fold_root / name).symlink_to(root / name)
-    splits = json.loads((root / "splits.json").read_text())
-    videos = splits[job["domain"]]["train"]
-    splits = {
-        job["domain"]: {
+    official = json.loads((root / "splits.json").read_text())
+    splits = {}
+    for domain in domains:
+        videos = official[domain]["train"]
+        splits[domain] = {
             "train": [v for i, v in enumerate(videos) if i % job["folds"] != fold],
             "val": [v for i, v in enumerate(videos) if i % job["folds"] == fold],
         }
-    }
     (fold_root / "splits.json").write_text(json.dumps(splits))
     return {"data_root": str(fold_root)}
 
@@ -143,6 +174,13 @@ def data_arguments(job: dict, work: Path) -> dict:
 def job_key(job: dict) -> str:
     key = f"{label_of(job)}/{job['domain']}/{job['seed']}"
     return key if job.get("fold") is None else f"{key}/fold{job['fold']}"
+
+
+def result_keys(job: dict) -> list[str]:
+    """The keys a job's results are stored under: one, or one per domain for a joint model."""
+    if job["domain"] is not None:
+        return [job_key(job)]
+    return [job_key({**job, "domain": domain}) for domain in domains_of(job["dataset"])]
 
 
 def run_sweep(args: argparse.Namespace) -> None:
@@ -167,23 +205,25 @@ def run_sweep(args: argparse.Namespace) -> None:
             "fold": fold,
             "folds": args.train_folds,
             "tag": args.tag,
+            "joint": args.joint,
         }
         for variant in args.variants
         for seed in args.seeds
-        for domain in (args.domains or domains_of(args.dataset))
+        for domain in ([None] if args.joint else args.domains or domains_of(args.dataset))
         for fold in [None, *range(args.train_folds)]
     ]
-    pending = [job for job in jobs if job_key(job) not in results]
+    pending = [job for job in jobs if any(key not in results for key in result_keys(job))]
     print(f"{len(jobs)} runs, {len(pending)} to do, {args.jobs} at a time")
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs, maxtasksperchild=1) as pool:
-        for result in pool.imap_unordered(run_one, pending):
-            results[job_key(result)] = result
+        for job_results in pool.imap_unordered(run_one, pending):
+            for result in job_results:
+                results[job_key(result)] = result
+                print(
+                    f"{job_key(result)}: best {result['best']:.2f} final {result['final']:.2f} ({result['seconds']:.0f} s)"
+                )
             results_path.parent.mkdir(parents=True, exist_ok=True)
             results_path.write_text(json.dumps(results, indent=1))
-            print(
-                f"{job_key(result)}: best {result['best']:.2f} final {result['final']:.2f} ({result['seconds']:.0f} s)"
-            )
 
 
 def mean_std(values: list[float]) -> str:
@@ -207,7 +247,8 @@ def fold_selected(run: dict, folds: list[dict]) -> float:
 
 
 def label_of(run: dict) -> str:
-    return run["variant"] + (f" ({run['tag']})" if run.get("tag") else "")
+    names = [name for name in ("joint" if run.get("joint") else "", run.get("tag", "")) if name]
+    return run["variant"] + (f" ({', '.join(names)})" if names else "")
 
 
 def with_fold_selection(results: list[dict]) -> list[dict]:
@@ -297,6 +338,11 @@ def main() -> None:
         help="a TrainingArguments field for every run (e.g. ema_decay=0.99, weight_decay=0.01)",
     )
     parser.add_argument("--tag", default="", help="a name for this recipe, shown beside the variant")
+    parser.add_argument(
+        "--joint",
+        action="store_true",
+        help="one model per (variant, seed) on every domain's train videos, scored per domain",
+    )
     parser.add_argument(
         "--train_folds",
         type=int,
