@@ -127,3 +127,18 @@ def test_a_joint_run_gives_one_result_per_domain(script, monkeypatch, shared_dat
     for i, r in enumerate(results):
         assert r["curve"] == [(10, 10.0 * i + 10), (20, 10.0 * i + 20)]
         assert (r["best"], r["best_step"], r["final"]) == (10.0 * i + 20, 20, 10.0 * i + 20)
+
+
+def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):
+    def run(domain, fold=None, curve=((1, 50.0), (2, 60.0), (3, 70.0))):
+        return {"variant": "full", "joint": True, "domain": domain, "seed": 0, "fold": fold, "curve": curve}
+
+    # GA's own held-out curve peaks at evaluation 1, BK's at 3; their mean peaks at 2
+    results = [
+        run("GA"),
+        run("BK"),
+        run("GA", 0, ((1, 9.0), (2, 8.0), (3, 0.0))),
+        run("BK", 0, ((1, 0.0), (2, 8.0), (3, 9.0))),
+    ]
+    runs = {r["domain"]: r for r in script.with_fold_selection(results)}
+    assert runs["GA"]["fold"] == runs["BK"]["fold"] == 60.0

@@ -252,14 +252,20 @@ def label_of(run: dict) -> str:
 
 
 def with_fold_selection(results: list[dict]) -> list[dict]:
-    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist."""
+    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist.
+
+    A per-domain model's epoch is chosen on its own domain's held-out videos; a joint model's (one
+    model for every domain) on the mean over every domain's held-out videos, so all its domains are
+    read at the same epoch.
+    """
     runs = [{k: v for k, v in r.items() if k != "fold"} for r in results if r.get("fold") is None]
     for run in runs:
         folds = [
             r
             for r in results
             if r.get("fold") is not None
-            and (label_of(r), r["domain"], r["seed"]) == (label_of(run), run["domain"], run["seed"])
+            and (label_of(r), r["seed"]) == (label_of(run), run["seed"])
+            and (run.get("joint") or r["domain"] == run["domain"])
         ]
         if folds:
             run["fold"] = fold_selected(run, folds)
