@@ -2,22 +2,25 @@
 
     python scripts/run_highlight_results.py --dataset tvsum ... --train_folds 4 --results results/tvsum_200ep.json
     python scripts/plot_highlight_curves.py results/tvsum_200ep.json   # -> docs/images/curves_tvsum.png
+    python scripts/plot_highlight_curves.py results/tvsum_joint.json   # -> docs/images/curves_tvsum_joint.png
 
 One panel per category (seed 0): the val video's score against the epoch (thick), the mean over the
 held-out train folds (dashed), and the epoch each protocol reads: the best val epoch (triangle), the
-last epoch (square), the epoch chosen on the held-out train videos (circle).
+last epoch (square), the epoch chosen on the held-out train videos (circle). For a joint model (one
+model for every domain) the dashed curve is the mean over every domain's held-out videos.
 """
 
 import argparse
 import json
 import math
-import statistics
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from run_highlight_results import folds_of, held_out_curve  # noqa: E402  (this folder is on sys.path)
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -39,16 +42,10 @@ def plot(results: dict, seed: int, output: Path) -> None:
         best = max(range(len(val)), key=lambda i: (val[i], -i))
         ax.plot(epochs[best], val[best], "v", color="tab:red", ms=8, label="best val epoch")
         ax.plot(epochs[-1], val[-1], "s", color="tab:gray", ms=7, label="fixed schedule")
-        folds = [
-            r
-            for r in results.values()
-            if r.get("fold") is not None and (r["domain"], r["seed"]) == (run["domain"], seed)
-        ]
+        folds = folds_of(run, list(results.values()))
         if folds:
-            length = min(len(val), *(len(f["curve"]) for f in folds))
-            held_out = [statistics.mean(f["curve"][i][1] for f in folds) for i in range(length)]
-            chosen = max(range(length), key=lambda i: (held_out[i], -i))
-            ax.plot(epochs[:length], held_out, "--", color="tab:green", label="held-out train videos")
+            held_out, chosen = held_out_curve(run, folds)
+            ax.plot(epochs[: len(held_out)], held_out, "--", color="tab:green", label="held-out train videos")
             ax.plot(epochs[chosen], val[chosen], "o", color="tab:green", ms=8, label="chosen on train folds")
         ax.set_title(run["domain"], fontsize=10)
         ax.set_ylim(0, 100)
@@ -59,7 +56,8 @@ def plot(results: dict, seed: int, output: Path) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
     dataset = runs[0]["dataset"]
     metric = "top-5 mAP" if dataset == "tvsum" else "mAP"
-    fig.suptitle(f"{dataset}: {metric} against epochs, seed {seed}")
+    joint = ", one joint model" if runs[0].get("joint") else ""
+    fig.suptitle(f"{dataset}: {metric} against epochs, seed {seed}{joint}")
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=110)
@@ -76,7 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     results = json.loads(Path(args.results).read_text())
     dataset = next(iter(results.values()))["dataset"]
-    plot(results, args.seed, args.output or IMAGES / f"curves_{dataset}.png")
+    joint = "_joint" if next(iter(results.values())).get("joint") else ""
+    plot(results, args.seed, args.output or IMAGES / f"curves_{dataset}{joint}.png")
 
 
 if __name__ == "__main__":

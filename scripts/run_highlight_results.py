@@ -234,16 +234,35 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def fold_selected(run: dict, folds: list[dict]) -> float:
-    """The run's val score at the epoch count that scores best on held-out train videos.
+def held_out_curve(run: dict, folds: list[dict]) -> tuple[list[float], int]:
+    """The mean held-out score per evaluation over ``folds``, and the index of its best (earliest on ties).
 
-    ``folds`` are the same (variant, domain, seed) trained on folds of the train videos; their curves
-    (evaluated at the same epochs) are averaged and the earliest best epoch is taken.
+    ``folds`` are the runs trained on folds of the train videos (``folds_of``), evaluated at the same
+    epochs as ``run``; evaluations missing from any of them are left out.
     """
     length = min(len(run["curve"]), *(len(f["curve"]) for f in folds))
     held_out = [statistics.mean(f["curve"][i][1] for f in folds) for i in range(length)]
-    chosen = max(range(length), key=lambda i: (held_out[i], -i))
-    return run["curve"][chosen][1]
+    return held_out, max(range(length), key=lambda i: (held_out[i], -i))
+
+
+def fold_selected(run: dict, folds: list[dict]) -> float:
+    """The run's val score at the epoch count that scores best on held-out train videos."""
+    return run["curve"][held_out_curve(run, folds)[1]][1]
+
+
+def folds_of(run: dict, results: list[dict]) -> list[dict]:
+    """The train-fold runs that choose ``run``'s epoch.
+
+    A per-domain model's are its own domain's; a joint model's (one model for every domain) are every
+    domain's, so all its domains are read at the same epoch, the best on the mean held-out curve.
+    """
+    return [
+        r
+        for r in results
+        if r.get("fold") is not None
+        and (label_of(r), r["seed"]) == (label_of(run), run["seed"])
+        and (run.get("joint") or r["domain"] == run["domain"])
+    ]
 
 
 def label_of(run: dict) -> str:
@@ -252,21 +271,10 @@ def label_of(run: dict) -> str:
 
 
 def with_fold_selection(results: list[dict]) -> list[dict]:
-    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist.
-
-    A per-domain model's epoch is chosen on its own domain's held-out videos; a joint model's (one
-    model for every domain) on the mean over every domain's held-out videos, so all its domains are
-    read at the same epoch.
-    """
+    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist."""
     runs = [{k: v for k, v in r.items() if k != "fold"} for r in results if r.get("fold") is None]
     for run in runs:
-        folds = [
-            r
-            for r in results
-            if r.get("fold") is not None
-            and (label_of(r), r["seed"]) == (label_of(run), run["seed"])
-            and (run.get("joint") or r["domain"] == run["domain"])
-        ]
+        folds = folds_of(run, results)
         if folds:
             run["fold"] = fold_selected(run, folds)
     return runs
