@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from transformers_rdmf import RDMFForMomentRetrieval
+from transformers_rdmf.data import random_temporal_crop
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
 from transformers_rdmf.training import (
     TrainingArguments,
     TrainingLoop,
-    random_temporal_crop,
     read_csv_log,
     train,
     train_main,

@@ -520,6 +520,8 @@ class TrainingLoop:
 
     def run_epoch(self, train_loader) -> bool:
         """Train over the rest of the current epoch; False when ``total_steps`` was reached before its end."""
+        from .data import random_temporal_crop
+
         state, accelerator = self.state, self.accelerator
         train_loader.set_epoch(state.epoch)
         batches = train_loader
@@ -565,35 +567,6 @@ class TrainingLoop:
             accelerator.save_state(
                 os.path.join(self.args.output_dir, "checkpoints", f"step_{state.global_step}")
             )
-
-
-def random_temporal_crop(batch: dict, clips: int, generator: torch.Generator) -> dict:
-    """Each video longer than ``clips`` cut to a random window of ``clips`` clips (highlight-only data).
-
-    Training augmentation for the highlight datasets, whose labels are per clip (no spans to move). The
-    window of video ``i`` starts uniformly in ``[0, length_i - clips]``, drawn from ``generator``.
-    """
-    mask = batch["video_mask"]
-    lengths = mask.sum(1).tolist()
-    width = min(clips, max(lengths))
-    rows = torch.arange(width)
-    index, new_mask = [], []
-    for length in lengths:
-        start = int(torch.randint(0, max(length - clips, 0) + 1, (1,), generator=generator))
-        index.append((start + rows).clamp(max=mask.shape[1] - 1))
-        new_mask.append(rows < length)
-    index = torch.stack(index).to(mask.device)
-    features = batch["video_features"]
-    cropped = dict(batch)
-    cropped["video_features"] = torch.gather(
-        features, 1, index.unsqueeze(-1).expand(-1, -1, features.shape[-1])
-    )
-    cropped["video_mask"] = torch.stack(new_mask).to(mask)
-    cropped["labels"] = [
-        {**label, "saliency": label["saliency"][i.to(label["saliency"].device)] * m.to(label["saliency"])}
-        for label, i, m in zip(batch["labels"], index, new_mask)
-    ]
-    return cropped
 
 
 def evaluate_epoch(

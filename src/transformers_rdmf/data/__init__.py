@@ -12,7 +12,7 @@ from .annotations import (
     load_youtube_highlights,
     windows_to_spans,
 )
-from .collator import MomentRetrievalCollator
+from .collator import MomentRetrievalCollator, random_temporal_crop
 from .dataset import LengthReport, MomentFeatureDataset
 from .features import (
     DomainQueryEncoder,
@@ -48,6 +48,7 @@ __all__ = [
     "fraction_above_own_median",
     "load_annotations",
     "load_youtube_highlights",
+    "random_temporal_crop",
     "standard_video_reader",
     "tvsum_text_reader",
     "tvsum_video_reader",
