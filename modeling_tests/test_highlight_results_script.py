@@ -1,4 +1,7 @@
-"""scripts/run_highlight_results.py: the train-fold protocol never sees a val video, and picks its epoch right."""
+"""scripts/run_highlight_results.py: the train-fold protocol never sees a val video, and picks its epoch right.
+
+Also scripts/tvsum_baselines.py: its oracle matches the data README, its folds match the sweep's.
+"""
 
 import importlib.util
 import json
@@ -10,13 +13,16 @@ from transformers_rdmf.data import load_annotations, load_youtube_highlights
 from .conftest import REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def script():
-    path = REPO_ROOT / "scripts" / "run_highlight_results.py"
-    spec = importlib.util.spec_from_file_location("run_highlight_results", path)
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def script():
+    return load_script("run_highlight_results")
 
 
 def vids_of(jsonl) -> list[str]:
@@ -142,3 +148,20 @@ def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):
     ]
     runs = {r["domain"]: r for r in script.with_fold_selection(results)}
     assert runs["GA"]["fold"] == runs["BK"]["fold"] == 60.0
+
+
+def test_tvsum_baselines_oracle_and_folds(script, shared_data, tmp_path):
+    baselines = load_script("tvsum_baselines")
+    root = shared_data / "tvsum"
+    val, train = baselines.load_videos(root, "val"), baselines.load_videos(root, "train")
+    assert (len(val), len(train)) == (10, 40)
+    # the data README: ranking by the mean of the 20 annotators' scores gives 84.35 on the val videos
+    assert round(baselines.top5_map(val, lambda v: v["scores"].mean(1)), 2) == 84.35
+    # the same folds as the sweep's joint train folds
+    for fold, (kept, held_out) in enumerate(baselines.train_folds(train, 4)):
+        work = tmp_path / str(fold)
+        work.mkdir()
+        job = {"dataset": "tvsum", "data_root": str(root), "domain": None, "fold": fold, "folds": 4}
+        evaluated = set(vids_of(script.data_arguments(job, work)["eval_annotations"]))
+        assert {v["vid"] for v in held_out} == evaluated
+        assert len(kept) == 30
