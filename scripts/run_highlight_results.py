@@ -21,7 +21,7 @@ Usage::
         --seeds 0 1 2 --epochs 200 --eval_every 10 --train ema_decay=0.99 --train_folds 4 \
         --jobs 2 --results results/tvsum_200ep.json
     python scripts/run_highlight_results.py --dataset tvsum --data_root ../shared/data/tvsum --joint \
-        --seeds 0 1 2 --epochs 100 --eval_every 5 --train ema_decay=0.99 --train_folds 4 \
+        --seeds 0 1 2 --epochs 60 --eval_every 2 --train ema_decay=0.99 --train_folds 4 \
         --jobs 2 --results results/tvsum_joint.json
     python scripts/run_highlight_results.py --report results/tvsum_200ep.json   # print the tables
     python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
@@ -377,6 +377,8 @@ def main() -> None:
         return
     if not args.data_root:
         parser.error("--data_root is required to train")
+    if args.joint and args.domains:
+        parser.error("--joint trains one model on every domain: drop --domains")
     run_sweep(args)
     report([args.results])
 
