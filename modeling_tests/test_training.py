@@ -239,6 +239,53 @@ def test_bad_input_stops_before_training(synthetic, tmp_path, capsys):
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
+def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
+    """``--model_name_or_path``: the run starts from the checkpoint's weights, with ``--set`` on its config.
+
+    With learning rate 0 nothing moves, so the new ``best/`` must be the checkpoint bit for bit and score
+    what it scored; a fresh model (seed 42, the first run's starting point) would not.
+    """
+    first = tmp_path / "first"
+    train(arguments(synthetic, first, num_epochs=1))
+    checkpoint = first / "best"
+    frozen = tmp_path / "frozen"
+    train(
+        arguments(
+            synthetic,
+            frozen,
+            num_epochs=1,
+            learning_rate=0.0,
+            model_name_or_path=str(checkpoint),
+            config_overrides={**TINY, "dropout": 0.3},
+        )
+    )
+    start, after = (
+        load_file(checkpoint / "model.safetensors"),
+        load_file(frozen / "best" / "model.safetensors"),
+    )
+    assert after.keys() == start.keys()
+    for name in start:
+        torch.testing.assert_close(after[name], start[name], atol=0, rtol=0, msg=name)
+    assert json.loads((frozen / "best" / "config.json").read_text())["dropout"] == 0.3
+    assert json.loads((frozen / "best" / "metrics.json").read_text()) == json.loads(
+        (checkpoint / "metrics.json").read_text()
+    )
+
+    base = ["--output_dir", str(tmp_path / "bad"), *data_flags(synthetic), *tiny_flags()]
+    assert train_main([*base, "--model_name_or_path", str(tmp_path / "nowhere")]) == 2
+    assert (
+        f"--model_name_or_path: cannot load an RDMF checkpoint from {tmp_path / 'nowhere'}"
+        in capsys.readouterr().err
+    )
+    assert train_main([*base, "--model_name_or_path", str(checkpoint), "--set", "video_feature_dim=24"]) == 2
+    error = capsys.readouterr().err
+    assert (
+        f"{checkpoint} has video_feature_dim=32, but preset 'clip_vit_b32' (with --set) reads features of width 24"
+        in error
+    )
+    assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
 def test_random_temporal_crop_keeps_clips_and_labels_aligned():
     lengths = [10, 4, 7]
     features = torch.zeros(3, 10, 2)

@@ -62,11 +62,18 @@ class TrainingArguments:
         domain: train and evaluate on one category (TVSum, YouTube Highlights).
         clip_length: seconds per feature row (moment datasets); default: the features' manifest for
             ``custom``, else the dataset's usual clip length.
+
+    Fine-tuning:
+        model_name_or_path: start from this checkpoint (a folder written by ``save_pretrained``, such as
+            a run's ``best/``, or a Hub id) instead of random weights. Its config is kept, with
+            ``config_overrides`` (``--set``) on top; the preset still gives the data layout and the
+            training recipe, and its feature widths must match the checkpoint's.
     """
 
     output_dir: str
     preset: str = "qvhighlights_clip_slowfast"
     config_overrides: dict[str, Any] = field(default_factory=dict)
+    model_name_or_path: str | None = None
     dataset: str = "qvhighlights"
     train_annotations: str | None = None
     eval_annotations: str | None = None
@@ -365,6 +372,32 @@ def build_config(args: TrainingArguments) -> RDMFConfig:
     return RDMFConfig.from_preset(args.preset, **args.config_overrides)
 
 
+def load_model(args: TrainingArguments, config: RDMFConfig) -> tuple[RDMFForMomentRetrieval, dict | None]:
+    """The model to train and the feature signatures it was trained on (None for a fresh model).
+
+    A fresh model from ``config`` (the preset with ``--set``), or ``--model_name_or_path``'s checkpoint
+    with ``--set`` applied to its config, after checking that it reads features as wide as ``config``.
+    """
+    if args.model_name_or_path is None:
+        return RDMFForMomentRetrieval(config), None
+    where = args.model_name_or_path
+    try:
+        saved = RDMFConfig.from_pretrained(where)
+    except (OSError, ValueError) as error:
+        raise FileNotFoundError(
+            f"--model_name_or_path: cannot load an RDMF checkpoint from {where} ({error})"
+        ) from None
+    for name in ("video_feature_dim", "text_feature_dim"):
+        if getattr(saved, name) != getattr(config, name):
+            raise ValueError(
+                f"--model_name_or_path: {where} has {name}={getattr(saved, name)}, but preset {args.preset!r} "
+                f"(with --set) reads features of width {getattr(config, name)}; use the preset of the features "
+                "the checkpoint was trained on"
+            )
+    model = RDMFForMomentRetrieval.from_pretrained(where, **args.config_overrides)
+    return model, read_model_feature_signatures(where)
+
+
 def check_before_training(args: TrainingArguments) -> None:
     """Stop at once, with a clear message, on what would otherwise fail mid-run."""
     if args.dataset not in DEFAULT_STOPPING_METRIC:
@@ -449,9 +482,10 @@ def train(args: TrainingArguments) -> dict:
         step_scheduler_with_optimizer=False,
     )
     set_seed(args.seed)
-    model = RDMFForMomentRetrieval(config)
-    train_set = build_dataset(args, "train", config)
-    eval_set = build_dataset(args, "eval", config)
+    model, trained_on = load_model(args, config)
+    config = model.config
+    train_set = build_dataset(args, "train", config, trained_on)
+    eval_set = build_dataset(args, "eval", config, trained_on)
     train_loader = build_loader(train_set, args, shuffle=True)
     eval_loader = build_loader(eval_set, args, shuffle=False) if eval_set is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
