@@ -115,6 +115,8 @@ def test_resume_continues_exactly(synthetic, tmp_path, monkeypatch):
         )
     )
 
+    # the run ended mid-epoch, after its last evaluation (step 4): final/ holds no metrics of other weights
+    assert set(json.loads((straight / "final" / "metrics.json").read_text())) == {"epoch", "dataset"}
     a, b = final_weights(straight), final_weights(stopped)
     assert a.keys() == b.keys()
     for name in a:
@@ -150,9 +152,13 @@ def test_ema_weights_follow_their_recursion_and_are_what_is_evaluated(synthetic,
     ema = ema_weights(output / "checkpoints" / "step_4")
     best = load_file(output / "best" / "model.safetensors")
     assert not torch.equal(steps[-1]["rdmf.saliency_head.weight"], ema["rdmf.saliency_head.weight"])
+    final = load_file(output / "final" / "model.safetensors")  # the weights training ended with
     for name in reference:
         torch.testing.assert_close(ema[name].double(), reference[name], atol=1e-6, rtol=0, msg=name)
         torch.testing.assert_close(best[name], ema[name], atol=0, rtol=0, msg=name)
+        torch.testing.assert_close(final[name], ema[name], atol=0, rtol=0, msg=name)
+    final_metrics = json.loads((output / "final" / "metrics.json").read_text())
+    assert final_metrics == json.loads((output / "best" / "metrics.json").read_text())  # evaluated at step 4
 
 
 def run_training_process(flags: list[str], processes: int, output_dir: Path) -> None:

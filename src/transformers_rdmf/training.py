@@ -450,17 +450,21 @@ def use_cpu(args: TrainingArguments) -> bool:
     return args.cpu or (several and not torch.cuda.is_available())
 
 
-def save_best(model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int) -> None:
+def save_model(
+    folder: str, model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int
+) -> None:
+    """``save_pretrained`` into ``output_dir/folder`` (``best`` or ``final``), with the preset, the
+    arguments, the feature signatures and the metrics of that epoch beside it."""
     if not accelerator.is_main_process:
         return
-    best = Path(args.output_dir) / "best"
-    accelerator.unwrap_model(model).save_pretrained(best)
+    target = Path(args.output_dir) / folder
+    accelerator.unwrap_model(model).save_pretrained(target)
     preset_path = Path(args.preset) if args.preset.endswith(".json") else PRESETS_DIR / f"{args.preset}.json"
     if preset_path.is_file():
-        (best / "preset.json").write_text(preset_path.read_text())
-    (best / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
-    write_model_feature_signatures(best, args.video_feature_dirs, args.text_feature_dir)
-    (best / "metrics.json").write_text(
+        (target / "preset.json").write_text(preset_path.read_text())
+    (target / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+    write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
+    (target / "metrics.json").write_text(
         json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
     )
 
@@ -508,6 +512,7 @@ def train(args: TrainingArguments) -> dict:
     accelerator.init_trackers("rdmf", config={**dataclasses.asdict(args), "model": config.to_dict()})
     metric_name = args.early_stopping_metric or DEFAULT_STOPPING_METRIC[args.dataset]
     last_metrics: dict = {}
+    evaluated_at_step = None
 
     progress = tqdm(
         total=total_steps,
@@ -524,10 +529,15 @@ def train(args: TrainingArguments) -> dict:
         state.step_in_epoch = 0
         if eval_loader is not None and state.epoch % args.eval_every_epochs == 0:
             last_metrics = evaluate_epoch(eval_model, eval_loader, accelerator, args, state, metric_name)
+            evaluated_at_step = state.global_step
             if should_stop_early(args, state):
                 break
     progress.close()
     accelerator.save_state(os.path.join(args.output_dir, "checkpoints", "last"))
+    # the weights training ended with (the EMA when on), for a fixed schedule or further fine-tuning;
+    # its metrics only when the last evaluation saw exactly these weights
+    final_metrics = last_metrics if evaluated_at_step == state.global_step else {}
+    save_model("final", eval_model, accelerator, args, final_metrics, state.epoch)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {
@@ -620,7 +630,7 @@ def evaluate_epoch(
     if state.best_metric is None or metrics[metric_name] > state.best_metric:
         state.best_metric, state.best_epoch = metrics[metric_name], state.epoch
         state.evaluations_without_improvement = 0
-        save_best(model, accelerator, args, metrics, state.epoch)
+        save_model("best", model, accelerator, args, metrics, state.epoch)
     else:
         state.evaluations_without_improvement += 1
     accelerator.wait_for_everyone()
