@@ -418,3 +418,28 @@ def test_a_training_loop_checkpoint_publishes_with_its_own_arguments(
     assert argv[0] == "rdmf-train"
     replayed = arguments_from_namespace(build_train_parser().parse_args(argv[1:]))
     assert replayed == dataclasses.replace(args, disable_progress_bar=False)
+
+
+@pytest.mark.parametrize("domain", ["BK", None])
+def test_card_says_whether_a_per_category_protocol_checkpoint_covers_one_category_or_all(
+    domain, trained_model, shared_data, tmp_path
+):
+    """TVSum's protocol trains one model per category; a checkpoint trained without ``--domain`` is one
+    model for every category, and its card must not describe it as the protocol's."""
+    preset = tiny_preset(tmp_path, dataset="tvsum")
+    preset.write_text(
+        json.dumps({**json.loads(preset.read_text()), "training": {"dataset": "tvsum", "per_domain": True}})
+    )
+    args = TrainingArguments(output_dir="runs/tiny", preset=str(preset), dataset="tvsum", domain=domain)
+    best = tmp_path / "runs" / "best"
+    trained_model.save_pretrained(best)
+    (best / "preset.json").write_text(preset.read_text())
+    (best / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+    (best / "metrics.json").write_text(json.dumps(_training_loop_metrics("tvsum", shared_data)))
+    card, _, _ = load_card_metrics(
+        publish_checkpoint(best, best / "metrics.json", tmp_path / "repo") / "README.md"
+    )
+    limitations = card.text.split("## Limitations")[1].split("## ")[0]
+    one_model_for_all = "this checkpoint is one model trained on every category's train videos at once"
+    assert (one_model_for_all in limitations) == (domain is None)
+    assert ("covers what its training arguments name" in limitations) == (domain is not None)

@@ -517,10 +517,18 @@ def _limitations_section(inputs: CardInputs, info: DatasetInfo) -> str:
         "(early stopping on it), they are optimistic.",
     ]
     if inputs.checkpoint.preset is not None and inputs.checkpoint.preset.training.get("per_domain"):
-        items.append(
-            "The protocol trains one model per category and reports per category: this checkpoint "
-            "covers what its training arguments name, not necessarily every category above."
-        )
+        trained = inputs.checkpoint.training_args
+        if trained is not None and trained.get("domain") is None:
+            items.append(
+                "The published protocol trains one model per category; this checkpoint is one model "
+                "trained on every category's train videos at once, so its scores are not those of that "
+                "protocol."
+            )
+        else:
+            items.append(
+                "The protocol trains one model per category and reports per category: this checkpoint "
+                "covers what its training arguments name, not necessarily every category above."
+            )
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
 
 
