@@ -289,6 +289,9 @@ def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
         f"{checkpoint} has video_feature_dim=32, but preset 'clip_vit_b32' (with --set) reads features of width 24"
         in error
     )
+    assert train_main([*base, "--model_name_or_path", str(checkpoint), "--set", "num_moment_queries=5"]) == 2
+    error = capsys.readouterr().err
+    assert f"the weights of {checkpoint} do not fit its config after --set ['num_moment_queries']" in error
     assert not (tmp_path / "bad" / "checkpoints").exists()
 
 

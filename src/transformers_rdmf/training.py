@@ -376,17 +376,21 @@ def load_model(args: TrainingArguments, config: RDMFConfig) -> tuple[RDMFForMome
     """The model to train and the feature signatures it was trained on (None for a fresh model).
 
     A fresh model from ``config`` (the preset with ``--set``), or ``--model_name_or_path``'s checkpoint
-    with ``--set`` applied to its config, after checking that it reads features as wide as ``config``.
+    with ``--set`` applied to its config (validated again), after checking that it reads features as
+    wide as ``config``. The feature-manifest check of moment datasets needs a local folder; a Hub id
+    loads without it.
     """
     if args.model_name_or_path is None:
         return RDMFForMomentRetrieval(config), None
     where = args.model_name_or_path
     try:
         saved = RDMFConfig.from_pretrained(where)
-    except (OSError, ValueError) as error:
+    except OSError as error:
         raise FileNotFoundError(
             f"--model_name_or_path: cannot load an RDMF checkpoint from {where} ({error})"
         ) from None
+    except ValueError as error:
+        raise ValueError(f"--model_name_or_path: the config of {where} is invalid ({error})") from None
     for name in ("video_feature_dim", "text_feature_dim"):
         if getattr(saved, name) != getattr(config, name):
             raise ValueError(
@@ -394,7 +398,22 @@ def load_model(args: TrainingArguments, config: RDMFConfig) -> tuple[RDMFForMome
                 f"(with --set) reads features of width {getattr(config, name)}; use the preset of the features "
                 "the checkpoint was trained on"
             )
-    model = RDMFForMomentRetrieval.from_pretrained(where, **args.config_overrides)
+    try:  # the checkpoint's config with --set on top, through the constructor, which validates it
+        updated = RDMFConfig.from_dict({**saved.to_dict(), **args.config_overrides})
+    except ValueError as error:
+        raise ValueError(f"--set on the config of {where}: {error}") from None
+    try:
+        model = RDMFForMomentRetrieval.from_pretrained(where, config=updated)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"--model_name_or_path: cannot load the weights of {where} ({error})"
+        ) from None
+    except (RuntimeError, ValueError) as error:
+        changed = sorted(k for k, v in args.config_overrides.items() if getattr(saved, k, None) != v)
+        raise ValueError(
+            f"--model_name_or_path: the weights of {where} do not fit its config after --set {changed} "
+            f"({str(error).splitlines()[0]})"
+        ) from None
     return model, read_model_feature_signatures(where)
 
 
