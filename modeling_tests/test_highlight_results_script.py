@@ -117,7 +117,12 @@ def test_a_joint_run_gives_one_result_per_domain(script, monkeypatch, shared_dat
 
     domains = script.domains_of("tvsum")
     log = [(step, "eval/top5_mAP", 50.0) for step in (10, 20)]
-    log += [(step, f"eval/top5_mAP/{d}", 10.0 * i + step) for i, d in enumerate(domains) for step in (10, 20)]
+    # per domain: rises then falls, so the best (step 20) is neither the first nor the last point
+    log += [
+        (step, f"eval/top5_mAP/{d}", 10.0 * i + v)
+        for i, d in enumerate(domains)
+        for step, v in ((10, 1), (20, 5), (30, 2))
+    ]
     log.append((20, "train/loss", 99.0))
     monkeypatch.setattr(training, "train", lambda args: None)
     monkeypatch.setattr(training, "read_csv_log", lambda output_dir: log)
@@ -131,8 +136,28 @@ def test_a_joint_run_gives_one_result_per_domain(script, monkeypatch, shared_dat
     assert [script.job_key(r) for r in results] == script.result_keys(job)
     assert script.result_keys(job)[0] == f"full (joint)/{domains[0]}/3"
     for i, r in enumerate(results):
-        assert r["curve"] == [(10, 10.0 * i + 10), (20, 10.0 * i + 20)]
-        assert (r["best"], r["best_step"], r["final"]) == (10.0 * i + 20, 20, 10.0 * i + 20)
+        assert r["curve"] == [(10, 10.0 * i + 1), (20, 10.0 * i + 5), (30, 10.0 * i + 2)]
+        assert (r["best"], r["best_step"], r["final"]) == (10.0 * i + 5, 20, 10.0 * i + 2)
+
+
+def test_youtube_joint_folds_hold_out_a_quarter_of_every_domain(script, shared_data, tmp_path):
+    root = shared_data / "youtube_highlights"
+    job = {"dataset": "youtube_highlights", "data_root": str(root), "domain": None, "fold": 2, "folds": 4}
+    data = script.data_arguments(job, tmp_path)
+    for domain in script.domains_of("youtube_highlights"):
+        train = set(load_youtube_highlights(data["data_root"], "train", domain)["vid"])
+        held_out = set(load_youtube_highlights(data["data_root"], "val", domain)["vid"])
+        official_train = set(load_youtube_highlights(root, "train", domain)["vid"])
+        assert train | held_out == official_train and not train & held_out, domain
+        assert len(held_out) == pytest.approx(len(official_train) / 4, abs=1), domain
+
+
+def test_joint_with_domains_is_refused(script, monkeypatch, capsys):
+    argv = ["run_highlight_results.py", "--data_root", "x", "--joint", "--domains", "GA"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        script.main()
+    assert "--joint trains one model on every domain: drop --domains" in capsys.readouterr().err
 
 
 def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):

@@ -4,8 +4,8 @@
         --learning_rate 1e-3 --results results/tvsum_joint_fine_tune.json
 
 1. ``rdmf-train``'s code trains one model on the 40 train videos of every category (preset
-   ``tvsum_i3d``, ``--joint_epochs``, EMA 0.99) and keeps its ``final/`` weights: the choice never
-   looks at the val videos.
+   ``tvsum_i3d``, ``--joint_epochs``, EMA 0.99), evaluated once at the end, and keeps its ``final/``
+   weights: the choice never looks at the val videos.
 2. Each category then fine-tunes those weights on its own 4 train videos (``--model_name_or_path``)
    for ``--epochs`` epochs (one step each), evaluated on its val video every ``--eval_every``.
 
@@ -45,26 +45,23 @@ def common_arguments(args: argparse.Namespace) -> dict:
 
 
 def joint_model(args: argparse.Namespace) -> tuple[Path, dict[str, float]]:
-    """The joint model's ``final/`` folder and its val score per category at its last epoch."""
-    folder = Path(args.work_dir) / f"joint_seed{args.seed}"
+    """The joint model's ``final/`` folder and its val score per category (its ``final/metrics.json``)."""
+    folder = Path(args.work_dir) / f"joint_seed{args.seed}_epochs{args.joint_epochs}"
     if not (folder / "final" / "config.json").is_file():
         train(
             TrainingArguments(
                 output_dir=str(folder),
                 num_epochs=args.joint_epochs,
-                eval_every_epochs=10,
+                eval_every_epochs=args.joint_epochs,  # evaluation draws no random numbers: same training
                 learning_rate=1e-3,
                 **common_arguments(args),
             )
         )
-    log = read_csv_log(folder)
-    last = max(step for step, _, _ in log)
-    scores = {
-        name.rsplit("/", 1)[1]: value
-        for step, name, value in log
-        if step == last and name.startswith("eval/top5_mAP/")
+    metrics = json.loads((folder / "final" / "metrics.json").read_text())
+    prefix = "top5_mAP/"
+    return folder / "final", {
+        name[len(prefix) :]: v for name, v in metrics.items() if name.startswith(prefix)
     }
-    return folder / "final", scores
 
 
 def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
