@@ -5,6 +5,7 @@ Also scripts/tvsum_baselines.py: its oracle matches the data README, its folds m
 
 import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -14,6 +15,8 @@ from .conftest import REPO_ROOT
 
 
 def load_script(name: str):
+    if str(REPO_ROOT / "scripts") not in sys.path:  # scripts import each other, as when run from there
+        sys.path.insert(0, str(REPO_ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

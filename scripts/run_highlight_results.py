@@ -130,6 +130,14 @@ def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dic
     }
 
 
+def fold_split(items: list, fold: int, folds: int) -> tuple[list, list]:
+    """``(kept, held_out)``: every ``folds``-th item from the ``fold``-th is held out, in order."""
+    return (
+        [item for i, item in enumerate(items) if i % folds != fold],
+        [item for i, item in enumerate(items) if i % folds == fold],
+    )
+
+
 def data_arguments(job: dict, work: Path) -> dict:
     """``TrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
     root = Path(job["data_root"])
@@ -142,8 +150,9 @@ def data_arguments(job: dict, work: Path) -> dict:
             kept, held_out = [], []
             for domain in domains:  # every folds-th train video of each domain, from the fold-th
                 in_domain = [line for line in rows if json.loads(line).get("domain") == domain]
-                kept += [r for i, r in enumerate(in_domain) if i % job["folds"] != fold]
-                held_out += [r for i, r in enumerate(in_domain) if i % job["folds"] == fold]
+                domain_kept, domain_held_out = fold_split(in_domain, fold, job["folds"])
+                kept += domain_kept
+                held_out += domain_held_out
             train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
             train_file.write_text("\n".join(kept) + "\n")
             eval_file.write_text("\n".join(held_out) + "\n")
@@ -162,11 +171,8 @@ def data_arguments(job: dict, work: Path) -> dict:
     official = json.loads((root / "splits.json").read_text())
     splits = {}
     for domain in domains:
-        videos = official[domain]["train"]
-        splits[domain] = {
-            "train": [v for i, v in enumerate(videos) if i % job["folds"] != fold],
-            "val": [v for i, v in enumerate(videos) if i % job["folds"] == fold],
-        }
+        kept, held_out = fold_split(official[domain]["train"], fold, job["folds"])
+        splits[domain] = {"train": kept, "val": held_out}
     (fold_root / "splits.json").write_text(json.dumps(splits))
     return {"data_root": str(fold_root)}
 

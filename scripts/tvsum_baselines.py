@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from run_highlight_results import fold_split  # a sibling script: this folder is on sys.path
 from transformers_rdmf.data import load_annotations, tvsum_video_reader
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 
@@ -64,14 +65,16 @@ def with_bias(features: np.ndarray) -> np.ndarray:
 
 def train_folds(videos: list[dict], folds: int) -> list[tuple[list[dict], list[dict]]]:
     """(kept, held out) per fold: every ``folds``-th train video of each category, from the fold-th."""
+    domains = list(dict.fromkeys(video["domain"] for video in videos))
     splits = []
     for fold in range(folds):
-        seen: dict[str, int] = {}
         kept, held_out = [], []
-        for video in videos:
-            index = seen.get(video["domain"], 0)
-            seen[video["domain"]] = index + 1
-            (held_out if index % folds == fold else kept).append(video)
+        for domain in domains:
+            domain_kept, domain_held_out = fold_split(
+                [v for v in videos if v["domain"] == domain], fold, folds
+            )
+            kept += domain_kept
+            held_out += domain_held_out
         splits.append((kept, held_out))
     return splits
 
