@@ -1,13 +1,13 @@
 """hub_configs/: every preset builds a valid model, and its documented features agree with the data loaders."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval, list_presets
-from transformers_rdmf.configuration_rdmf import PRESETS_DIR
 from transformers_rdmf.data import (
     DEFAULT_CLIP_LENGTHS,
     YOUTUBE_HIGHLIGHTS_DOMAINS,
@@ -19,6 +19,7 @@ from transformers_rdmf.data import (
     youtube_highlights_video_reader,
 )
 from transformers_rdmf.hub import DATASETS, load_preset
+from transformers_rdmf.presets import read_preset
 
 REQUIRED_PRESETS = {
     "qvhighlights_clip_slowfast",
@@ -154,6 +155,9 @@ def test_an_unknown_preset_lists_the_known_ones():
         RDMFConfig.from_preset("tvsum")
 
 
-def test_preset_files_are_plain_json_objects():
-    for path in PRESETS_DIR.glob("*.json"):
+def test_preset_files_are_plain_json_objects_and_all_installed():
+    repository_presets = sorted((Path(__file__).resolve().parents[1] / "hub_configs").glob("*.json"))
+    assert [path.stem for path in repository_presets] == PRESETS  # the install carries the folder
+    for path in repository_presets:
         assert set(json.loads(path.read_text())) == {"description", "config", "features", "training"}, path
+        assert read_preset(path.stem) == read_preset(str(path)) == json.loads(path.read_text())

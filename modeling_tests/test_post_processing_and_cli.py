@@ -1,18 +1,28 @@
-"""Post-processing against hand-worked examples, and the `rdmf demo` command."""
+"""Post-processing against hand-worked examples, and what `rdmf predict` shows for each kind of checkpoint."""
 
+import json
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
+from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.cli import main as rdmf_main
 from transformers_rdmf.post_processing import (
     post_process_highlights,
     post_process_moment_retrieval,
     temporal_nms,
+    top_clips,
 )
+
+TINY_CONFIG = dict(
+    video_feature_dim=16, text_feature_dim=8, hidden_size=16, num_attention_heads=2, num_moment_queries=6,
+    num_decoder_layers=1, decoder_ffn_dim=32,
+)  # fmt: skip
 
 
 def outputs(spans, scores, saliency_logits=None, video_mask=None):
@@ -61,26 +71,106 @@ def test_bad_durations_raise():
         post_process_moment_retrieval(out, [0.0])
 
 
-def test_demo_runs_on_the_example_features(capsys):
-    assert rdmf_main(["demo", "--top-k", "3"]) == 0
+def test_top_clips_rank_by_saliency_and_ties_keep_clip_order():
+    saliency = [
+        {"start": 2.0 * i, "end": 2.0 * (i + 1), "saliency": p}
+        for i, p in enumerate([0.1, 0.7, 0.3, 0.7, 0.9])
+    ]
+    assert top_clips(saliency, top_k=3) == [
+        {"rank": 1, "start": 8.0, "end": 10.0, "saliency": 0.9},
+        {"rank": 2, "start": 2.0, "end": 4.0, "saliency": 0.7},
+        {"rank": 3, "start": 6.0, "end": 8.0, "saliency": 0.7},
+    ]
+    assert [clip["rank"] for clip in top_clips(saliency, top_k=None)] == [1, 2, 3, 4, 5]
+
+
+def test_moments_of_an_untrained_moment_head_come_with_a_warning():
+    out = outputs([[[0.5, 0.2]]], [[0.5]])
+    for recorded in (None, ["saliency", "moments", "iou"]):
+        out.trained_heads = recorded
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            post_process_moment_retrieval(out, [10.0])
+    out.trained_heads = ["saliency"]
+    with pytest.warns(
+        UserWarning, match=r"moment head was not trained \(config.trained_heads=\['saliency'\]\)"
+    ):
+        post_process_moment_retrieval(out, [10.0])
+
+
+def test_the_model_passes_its_trained_heads_to_its_outputs():
+    config = RDMFConfig(**TINY_CONFIG, trained_heads=["saliency"])
+    model = RDMFForMomentRetrieval(config).eval()
+    with torch.no_grad():
+        out = model(video_features=torch.randn(1, 6, 16), text_features=torch.randn(1, 3, 8))
+    assert out.trained_heads == ["saliency"]
+    assert len(out.to_tuple()) == len(
+        RDMFForMomentRetrieval(RDMFConfig(**TINY_CONFIG))(
+            video_features=torch.randn(1, 6, 16), text_features=torch.randn(1, 3, 8)
+        ).to_tuple()
+    )  # an attribute, not a field: tuples hold the same tensors
+    with pytest.warns(UserWarning, match="moment head was not trained"):
+        post_process_moment_retrieval(out, [12.0])
+
+
+def write_checkpoint(folder, trained_heads):
+    torch.manual_seed(0)
+    RDMFForMomentRetrieval(RDMFConfig(**TINY_CONFIG, trained_heads=trained_heads)).save_pretrained(folder)
+    return folder
+
+
+def predict_argv(tmp_path, model):
+    np.save(tmp_path / "video.npy", np.random.default_rng(0).normal(size=(12, 16)).astype(np.float32))
+    np.savez(tmp_path / "text.npz", last_hidden_state=np.random.default_rng(1).normal(size=(4, 8)))
+    return [
+        "predict", "--model", str(model), "--features", str(tmp_path / "video.npy"),
+        "--text-features", str(tmp_path / "text.npz"), "--query", "a dog", "--clip-length", "2",
+        "--top-k", "3", "--output", str(tmp_path / "out.png"), "--json", str(tmp_path / "out.json"),
+    ]  # fmt: skip
+
+
+def test_predict_shows_top_clips_for_a_highlight_only_checkpoint(tmp_path, capsys):
+    model = write_checkpoint(tmp_path / "model", ["saliency"])
+    assert rdmf_main(predict_argv(tmp_path, model)) == 0
+    printed = capsys.readouterr()
+    assert "trained heads: saliency" in printed.out
+    assert "top clips by saliency (seconds):" in printed.out and "top moments" not in printed.out
+    assert "moment head was not trained" not in printed.err  # the CLI shows no moments, so no warning
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert "moments" not in result and result["trained_heads"] == ["saliency"]
+    assert result["top_clips"] == top_clips(result["saliency"], top_k=3)
+    lines = [line.split() for line in printed.out.splitlines() if line.startswith("  ")]
+    assert len(lines) == 3
+    for line, clip in zip(lines, result["top_clips"]):  # "  1.   16.00 -   18.00  saliency 0.5123"
+        assert (
+            line[0] == f"{clip['rank']}."
+            and float(line[1]) == clip["start"]
+            and float(line[3]) == clip["end"]
+        )
+        assert float(line[5]) == pytest.approx(clip["saliency"], abs=5e-5)  # printed with 4 decimals
+    assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("recorded", [None, ["saliency", "moments", "iou"]])
+def test_predict_shows_moments_when_the_moment_head_is_trained_or_not_recorded(tmp_path, capsys, recorded):
+    model = write_checkpoint(tmp_path / "model", recorded)
+    assert rdmf_main(predict_argv(tmp_path, model)) == 0
     printed = capsys.readouterr().out
-    assert "15 clips x 512 (30.0 s)" in printed
-    saliency = printed.split("saliency per clip: ")[1].split()
-    assert len(saliency) == 15 and all(0 <= float(s) <= 1 for s in saliency)
+    assert "top moments (seconds):" in printed and "top clips" not in printed
+    assert ("does not record which heads were trained" in printed) == (recorded is None)
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert (
+        1 <= len(result["moments"]) <= 3 and "top_clips" not in result and result["trained_heads"] == recorded
+    )
 
 
-def test_demo_bad_input_names_the_argument(tmp_path, capsys):
-    assert rdmf_main(["demo", "--features", str(tmp_path / "missing.npz")]) == 2
-    assert "--features: no file at" in capsys.readouterr().err
-    assert rdmf_main(["demo", "--preset", "qvhighlights_clip_slowfast"]) == 2
-    assert "has width 512, preset 'qvhighlights_clip_slowfast' expects 2816" in capsys.readouterr().err
-
-
-def test_cli_runs_as_a_module():
+def test_cli_runs_as_a_module(tmp_path):
+    model = write_checkpoint(tmp_path / "model", ["saliency"])
     result = subprocess.run(
-        [sys.executable, "-m", "transformers_rdmf.cli", "demo", "--top-k", "1"],
+        [sys.executable, "-m", "transformers_rdmf.cli", *predict_argv(tmp_path, model)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert "top moments (seconds):" in result.stdout
+    assert "top clips by saliency (seconds):" in result.stdout
+    assert json.loads((tmp_path / "out.json").read_text())["top_clips"][0]["rank"] == 1

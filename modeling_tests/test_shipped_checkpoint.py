@@ -7,6 +7,7 @@ import pytest
 
 from transformers_rdmf import evaluate_tvsum
 from transformers_rdmf.cli import main as rdmf_main
+from transformers_rdmf.post_processing import top_clips
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINT = REPO / "examples" / "rdmf-tvsum-GA"
@@ -24,7 +25,11 @@ def test_readme_command_reproduces_the_recorded_top5_map(shared_data, tmp_path):
         "--output", str(tmp_path / "highlights.png"), "--json", str(out),
     ]  # fmt: skip
     assert rdmf_main(argv) == 0
-    saliency = [clip["saliency"] for clip in json.loads(out.read_text())["saliency"]]
+    result = json.loads(out.read_text())
+    # a highlight-only checkpoint: top clips by saliency, not moments from its untrained moment head
+    assert result["trained_heads"] == ["saliency"] and "moments" not in result
+    assert result["top_clips"] == top_clips(result["saliency"], top_k=5)
+    saliency = [clip["saliency"] for clip in result["saliency"]]
     assert len(saliency) == 225
     reference = next(
         json.loads(line)

@@ -10,12 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from transformers_rdmf import RDMFForMomentRetrieval
+from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.data import random_temporal_crop
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
 from transformers_rdmf.training import (
     TrainingArguments,
     TrainingLoop,
+    heads_trained_by,
     read_csv_log,
     train,
     train_main,
@@ -272,10 +273,15 @@ def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
     assert after.keys() == start.keys()
     for name in start:
         torch.testing.assert_close(after[name], start[name], atol=0, rtol=0, msg=name)
-    assert json.loads((frozen / "best" / "config.json").read_text())["dropout"] == 0.3
-    assert json.loads((frozen / "best" / "metrics.json").read_text()) == json.loads(
-        (checkpoint / "metrics.json").read_text()
-    )
+    saved = json.loads((frozen / "best" / "config.json").read_text())
+    assert saved["dropout"] == 0.3
+    assert saved["trained_heads"] == ["saliency", "moments", "iou"]  # QVHighlights-layout data has spans
+    # two model instances evaluated in two runs: equal to float rounding, so metrics (rounded to 0.01) agree
+    # to 0.01 (a score on a rounding boundary may move by one step)
+    after_metrics = json.loads((frozen / "best" / "metrics.json").read_text())
+    before_metrics = json.loads((checkpoint / "metrics.json").read_text())
+    assert after_metrics.keys() == before_metrics.keys()
+    assert flat_numbers(after_metrics) == pytest.approx(flat_numbers(before_metrics), abs=0.01)
 
     base = ["--output_dir", str(tmp_path / "bad"), *data_flags(synthetic), *tiny_flags()]
     assert train_main([*base, "--model_name_or_path", str(tmp_path / "nowhere")]) == 2
@@ -293,6 +299,32 @@ def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"the weights of {checkpoint} do not fit its config after --set ['num_moment_queries']" in error
     assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def flat_numbers(tree, prefix: str = "") -> dict[str, float]:
+    """Every number of a nested dict, keyed by its path."""
+    if isinstance(tree, dict):
+        return {
+            k: v for key, value in tree.items() for k, v in flat_numbers(value, f"{prefix}{key}/").items()
+        }
+    return {prefix.rstrip("/"): tree} if isinstance(tree, int | float) else {}
+
+
+def test_trained_heads_follow_loss_weights_and_the_labels_the_dataset_has():
+    config = RDMFConfig(**TINY)
+    assert heads_trained_by("qvhighlights", config) == ["saliency", "moments", "iou"]
+    assert heads_trained_by("custom", config) == ["saliency", "moments", "iou"]
+    for highlight_only in ("tvsum", "youtube_highlights"):  # no spans: the moment head learns nothing
+        assert heads_trained_by(highlight_only, config) == ["saliency"]
+    assert heads_trained_by("qvhighlights", RDMFConfig(**TINY, moment_loss_weight=0.0)) == ["saliency", "iou"]
+    assert heads_trained_by("qvhighlights", RDMFConfig(**TINY, use_iou_head=False)) == ["saliency", "moments"]
+    no_saliency = RDMFConfig(**TINY, saliency_loss_weight=0.0)
+    assert heads_trained_by("qvhighlights", no_saliency) == ["moments", "iou"]
+    ranked = RDMFConfig(**TINY, saliency_loss_weight=0.0, saliency_rank_loss_weight=1.0)
+    assert heads_trained_by("tvsum", ranked) == ["saliency"]
+    # fine-tuning keeps what the starting checkpoint records; an unrecorded start adds nothing
+    assert heads_trained_by("tvsum", config, start=["saliency", "moments"]) == ["saliency", "moments"]
+    assert heads_trained_by("tvsum", config, start=None) == ["saliency"]
 
 
 def test_random_temporal_crop_keeps_clips_and_labels_aligned():

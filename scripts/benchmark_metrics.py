@@ -1,12 +1,23 @@
-"""Metrics benchmark: the vectorised QVHighlights evaluation against a plain per-query loop.
+"""Metrics benchmark: the vectorised QVHighlights evaluation against a plain per-query loop, then the
+command lines as whole processes.
 
-Both compute the full official dict on the 1,550 validation queries from already-parsed rows
-(reading the jsonl files is not timed); the table shows the best of ``--repeats`` runs of each
-and checks that both give the same dict. Run through ``python scripts/benchmark.py --topics metrics``.
+Compute: both implementations give the full official dict on the 1,550 validation queries from
+already-parsed rows (reading the jsonl files is not timed); the table shows the best of ``--repeats``
+runs of each and checks that both give the same dict.
+
+Whole process: ``python -m transformers_rdmf.metrics.qvhighlights`` from start to exit (interpreter,
+imports, reading, computing, writing), beside the same command with torch and transformers imported first
+(what it cost before the package's imports became lazy) and, with ``--official_eval DIR`` (a folder
+holding moment_detr's ``standalone_eval/``; this repository does not ship it), the official script.
+Run through ``python scripts/benchmark.py --topics metrics``.
 """
 
 import argparse
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +42,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("RDMF_DATA_DIR", DEFAULT_DATA)))
     parser.add_argument("--predictions", default="qddetr_sf+clip_val_preds.jsonl", help="a conformance file")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--process_repeats", type=int, default=3, help="runs of each whole-process command")
+    parser.add_argument("--official_eval", type=Path, help="a folder holding moment_detr's standalone_eval/")
     args, _ = parser.parse_known_args(argv)
     ground_truth = read_jsonl(args.data / "qvhighlights" / "highlight_val_release.jsonl")
     predictions = read_jsonl(args.data / "conformance" / "qvhighlights" / args.predictions)
@@ -43,3 +56,48 @@ def main(argv: list[str]) -> None:
     print(f"{'per-query Python loop (baseline)':<34} {1000 * loop:>10.1f} {1.0:>8.1f}x")
     print(f"{'vectorised numpy (ours)':<34} {1000 * vectorised:>10.1f} {loop / vectorised:>8.1f}x")
     print(f"same dict: {'yes' if ours == reference else 'NO'}; MR-full-mAP {ours['brief']['MR-full-mAP']}")
+    print()
+    whole_process_table(args)
+
+
+def whole_process_table(args: argparse.Namespace) -> None:
+    """Median wall time of each metrics command line, start to exit, on the same files."""
+    submission = (args.data / "conformance" / "qvhighlights" / args.predictions).resolve()
+    ground_truth = (args.data / "qvhighlights" / "highlight_val_release.jsonl").resolve()
+    with tempfile.TemporaryDirectory() as scratch:
+        files = ["--submission_path", str(submission), "--gt_path", str(ground_truth), "--not_verbose"]
+        ours = [sys.executable, "-m", "transformers_rdmf.metrics.qvhighlights", *files]
+        eager = [sys.executable, "-c", EAGER_IMPORTS, *files]
+        rows = [("ours, python -m transformers_rdmf.metrics.qvhighlights", ours, None)]
+        rows.append(("ours, torch + transformers imported first (before)", eager, None))
+        if args.official_eval is not None:
+            official = [sys.executable, "-m", "standalone_eval.eval", *files]
+            rows.append(("official standalone_eval/eval.py (baseline)", official, args.official_eval))
+        times = [
+            process_seconds([*command, "--save_path", f"{scratch}/{i}.json"], cwd, args.process_repeats)
+            for i, (_, command, cwd) in enumerate(rows)
+        ]
+    baseline = times[-1] if args.official_eval is not None else None
+    print(f"whole process, median of {args.process_repeats} runs, same files")
+    print(f"{'command':<58} {'time (s)':>9} {'vs official':>12}")
+    for (label, _, _), seconds in zip(rows, times):
+        ratio = f"{baseline / seconds:>11.1f}x" if baseline else f"{'(not given)':>12}"
+        print(f"{label:<58} {seconds:>9.2f} {ratio}")
+    if baseline is None:
+        print("official script: pass --official_eval DIR (a folder holding moment_detr's standalone_eval/)")
+
+
+EAGER_IMPORTS = (
+    "import sys, runpy, torch, transformers; sys.argv[0] = 'qvhighlights'; "
+    "runpy.run_module('transformers_rdmf.metrics.qvhighlights', run_name='__main__')"
+)
+
+
+def process_seconds(command: list[str], cwd: Path | None, repeats: int) -> float:
+    """Median wall seconds of running ``command`` to completion (it must exit 0)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -1,9 +1,9 @@
 """The ``rdmf`` command line.
 
-``rdmf demo``: build a model from a named preset and run it on pre-extracted clip features.
 ``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
-moments and writes a PNG of the saliency over time with the moments shaded. Videos longer than a window
-(``--window-clips``) run in overlapping windows (see :mod:`long_video`).
+moments and writes a PNG of the saliency over time with the moments shaded. For a highlight-only checkpoint
+(``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
+than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
 ``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
 """
 
@@ -13,20 +13,19 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .configuration_rdmf import RDMFConfig, list_presets
 from .feature_manifest import check_feature_folders, read_model_feature_signatures
 from .long_video import DEFAULT_WINDOW_CLIPS, embed_video_file, predict_long_video
 from .modeling_rdmf import RDMFForMomentRetrieval
-from .post_processing import post_process_highlights, post_process_moment_retrieval
+from .post_processing import post_process_highlights, post_process_moment_retrieval, top_clips
 from .processing_rdmf import RDMFProcessor
 from .video_processing_rdmf import plan_clips, read_frame_timestamps
 
-EXAMPLE_FEATURES = Path(__file__).resolve().parents[2] / "examples" / "charades_clip_features.npz"
 SALIENCY_MEANING = (
     "saliency: per clip, the sigmoid probability (0..1) that the clip matches the query, each clip on its "
     "own (they do not sum to 1); rank clips by it, or keep those above a threshold (docs/inference.md)"
@@ -76,40 +75,6 @@ def load_feature_streams(paths: list[Path]) -> torch.Tensor:
     return torch.cat([stream[: min(rows)] for stream in streams], dim=-1)
 
 
-def stand_in_query_features(query: str, width: int, seed: int) -> torch.Tensor:
-    """Seeded random token features, one per word: a placeholder for a text encoder's output."""
-    generator = torch.Generator().manual_seed(seed)
-    tokens = max(len(query.split()), 1)
-    return torch.nn.functional.normalize(torch.randn(tokens, width, generator=generator), dim=-1)
-
-
-def run_demo(args: argparse.Namespace) -> None:
-    torch.manual_seed(args.seed)
-    config = RDMFConfig.from_preset(args.preset)
-    features = load_clip_features(Path(args.features))
-    if features.shape[1] != config.video_feature_dim:
-        raise ValueError(
-            f"--features: {args.features} has width {features.shape[1]}, preset {args.preset!r} expects "
-            f"{config.video_feature_dim}"
-        )
-    model = RDMFForMomentRetrieval(config).eval()
-    text = stand_in_query_features(args.query, config.text_feature_dim, args.seed)
-    with torch.no_grad():
-        outputs = model(features.unsqueeze(0), text.unsqueeze(0))
-    duration = features.shape[0] * args.clip_length
-    moments = post_process_moment_retrieval(outputs, [duration], top_k=args.top_k, nms_threshold=0.7)[0]
-    saliency = post_process_highlights(outputs, args.clip_length)[0]
-    print(
-        f"preset {args.preset}: {sum(p.numel() for p in model.parameters()):,} parameters (untrained, seed {args.seed})"
-    )
-    print(f"features {args.features}: {features.shape[0]} clips x {features.shape[1]} ({duration:.1f} s)")
-    print(f'query "{args.query}" (stand-in token features: no text encoder in this command)')
-    print("top moments (seconds):")
-    for rank, moment in enumerate(moments, 1):
-        print(f"  {rank}. {moment['start']:6.2f} - {moment['end']:6.2f}  score {moment['score']:.4f}")
-    print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
-
-
 def run_predict(args: argparse.Namespace) -> None:
     """Check every argument, run the model, then (only when all went well) print and write the outputs."""
     model_dir, query = _check_predict_arguments(args)
@@ -118,53 +83,73 @@ def run_predict(args: argparse.Namespace) -> None:
         RDMFProcessor.from_pretrained(model_dir) if (model_dir / "processor_config.json").is_file() else None
     )
     inputs, duration, clip_length, source = _predict_inputs(args, model, processor, query)
-    windows = None
-    if "long_video_features" in inputs:
-        video = inputs.pop("long_video_features")
-        result = predict_long_video(
-            model,
-            video,
-            inputs,
-            clip_length,
-            duration,
-            args.window_clips,
-            top_k=args.top_k,
-            nms_threshold=args.nms,
-        )
-        moments, saliency, windows = result.moments, result.saliency, result.windows
-    else:
-        with torch.no_grad():
-            outputs = model(**inputs)
-        moments = post_process_moment_retrieval(
-            outputs, [duration], top_k=args.top_k, nms_threshold=args.nms
-        )[0]
-        saliency = post_process_highlights(outputs, clip_length)[0]
-    figure = plot_prediction(saliency, moments, duration, query, args.gt)
+    moments, saliency, windows = _run_model(model, inputs, args, clip_length, duration)
+    trained_heads = model.config.trained_heads
+    highlight_only = model.config.moment_head_trained is False
+    clips = top_clips(saliency, args.top_k) if highlight_only else None
+    figure = plot_prediction(saliency, None if highlight_only else moments, duration, query, args.gt, clips)
 
-    print(f"model {model_dir}: {type(model).__name__}")
+    print(f"model {model_dir}: {type(model).__name__}, trained heads: {_describe_heads(trained_heads)}")
     print(f"{source}: {len(saliency)} clips of {clip_length:g} s ({duration:.2f} s)")
     if windows is not None:
         print(
             f"long video: {len(windows)} overlapping windows of {args.window_clips} clips, predictions merged"
         )
     print(f'query "{query}"')
-    print("top moments (seconds):")
-    for rank, moment in enumerate(moments, 1):
-        print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
+    if highlight_only:
+        print("highlight-only checkpoint (its moment head was not trained): top clips by saliency (seconds):")
+        for clip in clips:
+            print(
+                f"  {clip['rank']}. {clip['start']:7.2f} - {clip['end']:7.2f}  saliency {clip['saliency']:.4f}"
+            )
+    else:
+        if trained_heads is None:
+            print(
+                "note: this checkpoint does not record which heads were trained (config.trained_heads); the "
+                "moments below mean something only if its moment head was trained"
+            )
+        print("top moments (seconds):")
+        for rank, moment in enumerate(moments, 1):
+            print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
     print(SALIENCY_MEANING)
     print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
     _write_atomically(Path(args.output), lambda path: figure.savefig(path, dpi=120, format="png"))
     print(f"wrote {args.output}")
     if args.json:
-        result = {
-            "query": query,
-            "duration": duration,
-            "moments": moments,
-            "saliency": saliency,
-            "saliency_meaning": SALIENCY_MEANING,
-        }
+        result = {"query": query, "duration": duration, "trained_heads": trained_heads}
+        result.update({"top_clips": clips} if highlight_only else {"moments": moments})
+        result.update({"saliency": saliency, "saliency_meaning": SALIENCY_MEANING})
         _write_atomically(Path(args.json), lambda path: Path(path).write_text(json.dumps(result, indent=1)))
         print(f"wrote {args.json}")
+
+
+def _run_model(model, inputs: dict, args, clip_length: float, duration: float):
+    """``(moments, saliency, windows)`` of one video: one pass, or windows for a long one (windows None
+    otherwise). A highlight-only checkpoint's moments are computed but not shown, so its warning is muted."""
+    with warnings.catch_warnings():
+        if model.config.moment_head_trained is False:
+            warnings.simplefilter("ignore", UserWarning)
+        if "long_video_features" in inputs:
+            video = inputs.pop("long_video_features")
+            result = predict_long_video(
+                model,
+                video,
+                inputs,
+                clip_length,
+                duration,
+                args.window_clips,
+                top_k=args.top_k,
+                nms_threshold=args.nms,
+            )
+            return result.moments, result.saliency, result.windows
+        with torch.no_grad():
+            outputs = model(**inputs)
+        moments = post_process_moment_retrieval(outputs, [duration], top_k=args.top_k, nms_threshold=args.nms)
+        return moments[0], post_process_highlights(outputs, clip_length)[0], None
+
+
+def _describe_heads(trained_heads: list[str] | None) -> str:
+    return "not recorded" if trained_heads is None else ", ".join(trained_heads) or "none"
 
 
 def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
@@ -272,23 +257,21 @@ def _query_inputs(args, config, processor, query: str) -> dict:
     return processor.tokenize(query)
 
 
-def plot_prediction(saliency: list[dict], moments: list[dict], duration: float, query: str, gt=None):
-    """Saliency over time (one step per clip), predicted moments shaded (darker = better), ground truth hatched."""
+def plot_prediction(
+    saliency: list[dict], moments: list[dict] | None, duration: float, query: str, gt=None, clips=None
+):
+    """Saliency over time (one step per clip), with predicted moments shaded (darker = better) or, for a
+    highlight-only checkpoint, its top ``clips`` shaded (darker = higher rank) and dotted; ground truth
+    hatched."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     figure, axis = plt.subplots(figsize=(8, 3.2))
-    best = max((m["score"] for m in moments), default=1.0) or 1.0
-    for rank, moment in enumerate(moments):
+    for shade in _shaded_spans(moments or [], clips or []):
         axis.axvspan(
-            moment["start"],
-            moment["end"],
-            color="tab:orange",
-            alpha=0.1 + 0.3 * moment["score"] / best,
-            lw=0,
-            label="predicted moments" if rank == 0 else None,
+            shade["start"], shade["end"], color="tab:orange", alpha=shade["alpha"], lw=0, label=shade["label"]
         )
     if gt is not None:
         axis.axvspan(
@@ -297,14 +280,37 @@ def plot_prediction(saliency: list[dict], moments: list[dict], duration: float, 
     edges = [clip["start"] for clip in saliency] + [saliency[-1]["end"]]
     values = [clip["saliency"] for clip in saliency]
     axis.stairs(values, edges, baseline=None, color="tab:blue", lw=2, label="saliency")
+    if clips:
+        centres = [(clip["start"] + clip["end"]) / 2 for clip in clips]
+        axis.plot(
+            centres, [clip["saliency"] for clip in clips], "o", color="tab:red", ms=4, label="their scores"
+        )
     axis.set_xlim(0, max(duration, edges[-1]))
-    axis.set_ylim(0, 1)
+    axis.set_ylim(0, 1.05)
     axis.set_xlabel("time (s)")
     axis.set_ylabel("saliency")
     axis.set_title(f'"{query}"', fontsize=10)
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=8, frameon=False)
     figure.tight_layout()
     return figure
+
+
+def _shaded_spans(moments: list[dict], clips: list[dict]) -> list[dict]:
+    """Spans to shade: moments by score relative to the best, or top clips by rank."""
+    best = max((m["score"] for m in moments), default=1.0) or 1.0
+    shades = [
+        {**m, "alpha": 0.1 + 0.3 * m["score"] / best, "label": "predicted moments" if i == 0 else None}
+        for i, m in enumerate(moments)
+    ]
+    shades += [
+        {
+            **c,
+            "alpha": 0.2 + 0.4 * (len(clips) - i) / len(clips),
+            "label": f"top {len(clips)} clips" if i == 0 else None,
+        }
+        for i, c in enumerate(clips)
+    ]
+    return shades
 
 
 def _write_atomically(path: Path, write) -> None:
@@ -325,17 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="forward pass of a preset's model on pre-extracted clip features")
-    demo.add_argument(
-        "--preset", default="clip_vit_b32", help=f"one of {list_presets()} or a preset JSON path"
-    )
-    demo.add_argument("--features", default=str(EXAMPLE_FEATURES), help="a .npz ('features' array) or .npy")
-    demo.add_argument("--query", default="a person turns on the light")
-    demo.add_argument("--clip-length", type=float, default=2.0, help="seconds per feature row")
-    demo.add_argument("--top-k", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(handler=run_demo)
-
     predict = commands.add_parser(
         "predict", help="a saved model on a video file (or its features) and a query"
     )

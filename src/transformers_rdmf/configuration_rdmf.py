@@ -1,10 +1,9 @@
 """RDMF model configuration."""
 
-import json
-from pathlib import Path
-
 from huggingface_hub.dataclasses import strict
 from transformers import CLIPConfig, PreTrainedConfig
+
+from .presets import list_presets, read_preset
 
 FUSION_TYPES = ("reaction_diffusion", "cross_attention")
 DIFFUSION_IMPLEMENTATIONS = ("closed_form", "euler")
@@ -12,13 +11,13 @@ REACTION_IMPLEMENTATIONS = ("fused", "euler", "compiled")
 SPAN_LOSS_TYPES = ("smooth_l1", "l1")
 IOU_LOSS_TARGETS = ("matched", "all")
 SALIENCY_RANK_LOSSES = ("pairwise", "listwise")
+# What `trained_heads` may list: the saliency head (eq. 12), the moment head's class and span outputs, the
+# IoU-confidence head (eq. 13).
+HEADS = ("saliency", "moments", "iou")
 VIDEO_BACKBONES = (None, "clip", "timm")
 TEXT_BACKBONES = (None, "clip")
 # With the Turing ordering on, D_v is parametrised as a fraction of D_u of at most this.
 TURING_MAX_RATIO = 0.999
-
-# Named presets live in the repository's `hub_configs/` folder; users may also pass a path.
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "hub_configs"
 
 
 @strict
@@ -89,6 +88,13 @@ class RDMFConfig(PreTrainedConfig):
         iou_loss_on (`str`, "matched"): regress predicted IoU on matched queries only, or "all" queries
             (target: best IoU with any ground-truth span).
         initializer_range (`float`, defaults to 0.02).
+
+    Provenance:
+        trained_heads (`list[str]`, defaults to None): which heads training fitted, a subset of
+            ``("saliency", "moments", "iou")``; ``rdmf-train`` writes it from the loss weights and the labels
+            the dataset has (a highlight-only dataset trains no moments). None: not recorded ("unknown", as
+            in checkpoints saved before the field existed). Outputs of a checkpoint whose moment head was
+            not trained are not moments: ``rdmf predict`` then reports top clips instead.
     """
 
     model_type = "rdmf"
@@ -150,6 +156,8 @@ class RDMFConfig(PreTrainedConfig):
     iou_loss_on: str = "matched"
     initializer_range: float | int = 0.02
 
+    trained_heads: list[str] | None = None
+
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         # `@strict` would wrap a ValueError from its validators in its own error type: raise it plainly.
@@ -178,7 +186,24 @@ class RDMFConfig(PreTrainedConfig):
         _require_choice("iou_loss_on", self.iou_loss_on, IOU_LOSS_TARGETS)
         self._validate_dynamics()
         self._validate_loss_weights()
+        self._validate_trained_heads()
         self._validate_backbones()
+
+    @property
+    def moment_head_trained(self) -> bool | None:
+        """Whether training fitted the moment head: True, False, or None when not recorded."""
+        return None if self.trained_heads is None else "moments" in self.trained_heads
+
+    def _validate_trained_heads(self):
+        if self.trained_heads is None:
+            return
+        _require(
+            all(head in HEADS for head in self.trained_heads)
+            and len(set(self.trained_heads)) == len(self.trained_heads),
+            "trained_heads",
+            self.trained_heads,
+            f"None or a list of distinct names from {HEADS}",
+        )
 
     def clip_backbone_config(self) -> CLIPConfig:
         """The `CLIPConfig` of the CLIP towers (ViT-B/32 when ``clip_config`` is None)."""
@@ -267,24 +292,12 @@ class RDMFConfig(PreTrainedConfig):
 
     @classmethod
     def from_preset(cls, name_or_path: str, **overrides) -> "RDMFConfig":
-        """Build the config of a named preset from ``hub_configs/`` (or a preset JSON path).
+        """Build the config of a named preset (`list_presets`) or of a preset JSON path.
 
         A preset file holds ``{"config": {...}, ...}`` (training arguments and feature layout beside it);
         ``overrides`` replace config fields.
         """
-        path = Path(name_or_path)
-        if path.suffix != ".json":
-            path = PRESETS_DIR / f"{name_or_path}.json"
-        if not path.is_file():
-            known = ", ".join(list_presets()) or "(none found)"
-            raise ValueError(f"unknown preset {name_or_path!r} (looked for {path}); known presets: {known}")
-        preset = json.loads(path.read_text())
-        return cls(**{**preset["config"], **overrides})
-
-
-def list_presets() -> list[str]:
-    """Names of the presets in ``hub_configs/``."""
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.json")) if PRESETS_DIR.is_dir() else []
+        return cls(**{**read_preset(name_or_path)["config"], **overrides})
 
 
 def _require(condition: bool, name: str, value, expected: str) -> None:

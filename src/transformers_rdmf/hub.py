@@ -25,7 +25,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .configuration_rdmf import PRESETS_DIR, RDMFConfig, list_presets
+from .configuration_rdmf import RDMFConfig
+from .presets import preset_name, read_preset
 
 MOMENT_RETRIEVAL = "moment-retrieval"
 HIGHLIGHT_DETECTION = "highlight-detection"
@@ -151,21 +152,21 @@ class Preset:
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
-    """Read a preset by name (``hub_configs/<name>.json``) or from a JSON path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        path = PRESETS_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        known = ", ".join(list_presets()) or "(none found)"
-        raise PublishError(
-            f"unknown preset {str(name_or_path)!r} (looked for {path}); known presets: {known}"
-        )
-    data = _read_json(path, "preset")
+    """Read a preset by name (`list_presets`) or from a JSON path."""
+    try:
+        data = read_preset(name_or_path)
+    except ValueError as error:
+        raise PublishError(str(error)) from None
     missing = [key for key in ("config", "features", "training") if not isinstance(data.get(key), dict)]
     if missing:
-        raise PublishError(f"{path}: preset without {', '.join(missing)} (each a JSON object)")
-    name = data.get("name") or (path.stem if path.name != "preset.json" else "custom")
-    return Preset(name, data.get("description", ""), data["config"], data["features"], data["training"])
+        raise PublishError(f"{name_or_path}: preset without {', '.join(missing)} (each a JSON object)")
+    return Preset(
+        preset_name(name_or_path, data),
+        data.get("description", ""),
+        data["config"],
+        data["features"],
+        data["training"],
+    )
 
 
 def _read_json(path: Path, what: str):

@@ -66,6 +66,10 @@ class RDMFMomentRetrievalOutput(ModelOutput):
         last_hidden_state: ``(batch, clips, hidden_size)`` fused clip features.
         video_mask: ``(batch, clips)`` the mask used.
         decoder_hidden_states: ``(num_decoder_layers, batch, num_moment_queries, hidden_size)``.
+
+    Beside the fields, the attribute ``trained_heads`` carries the model's ``config.trained_heads`` (None:
+    not recorded), so that `post_process_moment_retrieval` can warn when the moment head was never trained.
+    It is not a field: tuples and pytrees of the output hold tensors only.
     """
 
     loss: torch.FloatTensor | None = None
@@ -730,7 +734,7 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
             loss, loss_dict = self.criterion(per_layer, encoded.saliency_logits, mask, labels)
 
         final_ious = None if ious is None else ious[-1]
-        return RDMFMomentRetrievalOutput(
+        output = RDMFMomentRetrievalOutput(
             loss=loss,
             loss_dict=loss_dict,
             pred_spans=spans[-1],
@@ -742,6 +746,8 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
             video_mask=mask,
             decoder_hidden_states=states,
         )
+        output.trained_heads = self.config.trained_heads
+        return output
 
 
 __all__ = [

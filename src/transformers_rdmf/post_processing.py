@@ -1,5 +1,7 @@
 """From model outputs to moments in seconds and per-clip saliency, as plain Python structures."""
 
+import warnings
+
 import torch
 
 from .span_utils import span_cxw_to_xx, temporal_iou
@@ -42,6 +44,7 @@ def post_process_moment_retrieval(
         Per video, a list of ``{"start": s, "end": e, "score": p}`` (seconds, clipped to ``[0, duration]``),
         sorted by score, best first.
     """
+    warn_if_moment_head_untrained(outputs)
     spans, scores = outputs.pred_spans.detach().float().cpu(), outputs.scores.detach().float().cpu()
     if len(durations) != len(spans):
         raise ValueError(f"durations: expected {len(spans)} values (one per video), got {len(durations)}.")
@@ -64,6 +67,19 @@ def post_process_moment_retrieval(
     return results
 
 
+def warn_if_moment_head_untrained(outputs) -> None:
+    """Warn when the outputs come from a checkpoint whose ``config.trained_heads`` lacks ``"moments"``."""
+    heads = getattr(outputs, "trained_heads", None)
+    if heads is not None and "moments" not in heads:
+        warnings.warn(
+            f"this checkpoint's moment head was not trained (config.trained_heads={list(heads)}): its "
+            "moments come from untrained weights; rank clips by saliency instead (post_process_highlights, "
+            "top_clips)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def post_process_highlights(outputs, clip_length: float) -> list[list[dict]]:
     """Per-clip saliency probabilities (``sigmoid`` of eq. 12's logit, in [0, 1]) with each clip's time span.
 
@@ -81,4 +97,24 @@ def post_process_highlights(outputs, clip_length: float) -> list[list[dict]]:
     ]
 
 
-__all__ = ["post_process_highlights", "post_process_moment_retrieval", "temporal_nms"]
+def top_clips(saliency: list[dict], top_k: int | None = 5) -> list[dict]:
+    """The ``top_k`` clips of one video by saliency, best first (ties keep clip order).
+
+    Args:
+        saliency: one video's list from `post_process_highlights`.
+        top_k: how many clips to keep (all when None).
+
+    Returns:
+        ``[{"rank": r, "start": s, "end": e, "saliency": p}, ...]`` with ``rank`` from 1.
+    """
+    order = sorted(range(len(saliency)), key=lambda i: -saliency[i]["saliency"])  # sorted() is stable
+    return [{"rank": rank, **saliency[i]} for rank, i in enumerate(order[:top_k], 1)]
+
+
+__all__ = [
+    "post_process_highlights",
+    "post_process_moment_retrieval",
+    "temporal_nms",
+    "top_clips",
+    "warn_if_moment_head_untrained",
+]

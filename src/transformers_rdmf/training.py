@@ -27,7 +27,7 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from .configuration_rdmf import PRESETS_DIR, RDMFConfig, list_presets
+from .configuration_rdmf import HEADS, RDMFConfig
 from .feature_manifest import (
     check_feature_folders,
     read_model_feature_signatures,
@@ -35,6 +35,7 @@ from .feature_manifest import (
 )
 from .modeling_rdmf import RDMFForMomentRetrieval
 from .post_processing import post_process_moment_retrieval
+from .presets import list_presets, preset_source, read_preset
 
 MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions", "custom")
 HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
@@ -417,6 +418,20 @@ def load_model(args: TrainingArguments, config: RDMFConfig) -> tuple[RDMFForMome
     return model, read_model_feature_signatures(where)
 
 
+def heads_trained_by(dataset: str, config: RDMFConfig, start: list[str] | None = None) -> list[str]:
+    """The heads a run on ``dataset`` fits (``config.trained_heads``): those with a positive loss weight
+    whose labels the dataset has (a highlight-only dataset has no spans, so no moments and no IoU), together
+    with the heads the starting checkpoint ``start`` records (an unrecorded start adds none).
+    """
+    spans = dataset not in HIGHLIGHT_DATASETS
+    fitted = {
+        "saliency": config.saliency_loss_weight > 0 or config.saliency_rank_loss_weight > 0,
+        "moments": spans and config.moment_loss_weight > 0,
+        "iou": spans and config.use_iou_head and config.iou_loss_weight > 0,
+    }
+    return [head for head in HEADS if fitted[head] or head in (start or [])]
+
+
 def check_before_training(args: TrainingArguments) -> None:
     """Stop at once, with a clear message, on what would otherwise fail mid-run."""
     if args.dataset not in DEFAULT_STOPPING_METRIC:
@@ -478,9 +493,7 @@ def save_model(
         return
     target = Path(args.output_dir) / folder
     accelerator.unwrap_model(model).save_pretrained(target)
-    preset_path = Path(args.preset) if args.preset.endswith(".json") else PRESETS_DIR / f"{args.preset}.json"
-    if preset_path.is_file():
-        (target / "preset.json").write_text(preset_path.read_text())
+    (target / "preset.json").write_text(preset_source(args.preset)[1])
     (target / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
     write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
     (target / "metrics.json").write_text(
@@ -507,6 +520,7 @@ def train(args: TrainingArguments) -> dict:
     set_seed(args.seed)
     model, trained_on = load_model(args, config)
     config = model.config
+    config.trained_heads = heads_trained_by(args.dataset, config, start=config.trained_heads)
     train_set = build_dataset(args, "train", config, trained_on)
     eval_set = build_dataset(args, "eval", config, trained_on)
     train_loader = build_loader(train_set, args, shuffle=True)
@@ -728,21 +742,16 @@ def build_train_parser() -> argparse.ArgumentParser:
 def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
     """Preset ``training`` section first, then the command line on top."""
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    values = {k: v for k, v in read_preset(namespace.preset).get("training", {}).items() if k in fields}
+    try:
+        preset = read_preset(namespace.preset)
+    except ValueError as error:
+        raise ValueError(f"--preset: {error}") from None
+    values = {k: v for k, v in preset.get("training", {}).items() if k in fields}
     for key, value in vars(namespace).items():
         if key in fields and value is not None and value is not False and value != []:
             values[key] = value
     values["config_overrides"] = parse_overrides(namespace.set)
     return TrainingArguments(**values)
-
-
-def read_preset(name_or_path: str) -> dict:
-    path = Path(name_or_path) if name_or_path.endswith(".json") else PRESETS_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise ValueError(
-            f"--preset: unknown preset {name_or_path!r} (looked for {path}); known: {', '.join(list_presets())}"
-        )
-    return json.loads(path.read_text())
 
 
 def train_main(argv: list[str] | None = None) -> int:

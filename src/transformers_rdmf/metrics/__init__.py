@@ -6,14 +6,25 @@ Plain functions (no ``evaluate`` needed) and, for each, an ``evaluate`` module l
     from transformers_rdmf.metrics import metric_path
 
     qvhighlights = evaluate.load(metric_path("qvhighlights"))
+
+Numpy only. Names load on first use, so that ``python -m transformers_rdmf.metrics.qvhighlights`` (the
+command line) runs its module once, without importing the package's other metrics first.
 """
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers_rdmf.metrics.highlight_detection import evaluate_tvsum, evaluate_youtube_highlights
-from transformers_rdmf.metrics.inputs import MetricInputError, Records, read_jsonl
-from transformers_rdmf.metrics.moment_retrieval import evaluate_moment_retrieval
-from transformers_rdmf.metrics.qvhighlights import evaluate_qvhighlights
+# name -> the submodule that defines it
+_LAZY_NAMES = {
+    "MetricInputError": "inputs",
+    "Records": "inputs",
+    "read_jsonl": "inputs",
+    "evaluate_moment_retrieval": "moment_retrieval",
+    "evaluate_qvhighlights": "qvhighlights",
+    "evaluate_tvsum": "highlight_detection",
+    "evaluate_youtube_highlights": "highlight_detection",
+}
 
 __all__ = [
     "EVALUATE_MODULES",
@@ -35,3 +46,23 @@ def metric_path(name: str) -> str:
     if name not in EVALUATE_MODULES:
         raise ValueError(f"unknown metric {name!r}; known: {', '.join(EVALUATE_MODULES)}")
     return str(Path(__file__).resolve().parent / "evaluate_modules" / name)
+
+
+def __getattr__(name: str):
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never run
+    from .highlight_detection import evaluate_tvsum, evaluate_youtube_highlights
+    from .inputs import MetricInputError, Records, read_jsonl
+    from .moment_retrieval import evaluate_moment_retrieval
+    from .qvhighlights import evaluate_qvhighlights
