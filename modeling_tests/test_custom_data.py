@@ -105,9 +105,11 @@ def test_train_evaluate_and_predict_on_the_custom_dataset(project, tmp_path, cap
 
     argv = ["--checkpoint", str(best), "--preset", preset, "--output_dir", str(tmp_path / "eval")]
     assert evaluate_main(argv) == 0
-    assert (
-        json.loads((tmp_path / "eval" / "metrics.json").read_text())["MR-full-mAP"] == metrics["MR-full-mAP"]
-    )
+    # the checkpoint loaded again scores the same. Another instance may round its float32 outputs
+    # differently, which can move the percentage (2 decimals) by one unit where it sits on a rounding
+    # boundary; a different checkpoint or evaluation moves it by whole ranks or IoU hits
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert evaluated["MR-full-mAP"] == pytest.approx(metrics["MR-full-mAP"], abs=0.01 + 1e-9)
 
     features = project / "features"
     argv = ["predict", "--model", str(best), "--features", str(features / "clip" / "office.npz")]

@@ -14,13 +14,13 @@ from transformers import AutoConfig, AutoModel
 
 from transformers_rdmf import AutoModelForMomentRetrieval, RDMFConfig, RDMFForMomentRetrieval, RDMFModel
 
-from .test_modeling import tiny_batch, tiny_config
+from .test_modeling import assert_outputs_close, assert_same_parameters, tiny_batch, tiny_config
 
 REFERENCE = Path(__file__).parent / "fixtures" / "rdmf_reference"
 OUTPUT_KEYS = ("pred_spans", "logits", "pred_ious", "scores", "saliency_logits")
 
 
-def test_save_and_load_give_bit_identical_outputs(tmp_path):
+def test_save_and_load_give_bit_identical_parameters_and_the_same_outputs(tmp_path):
     model = RDMFForMomentRetrieval(tiny_config()).eval()
     with torch.no_grad():
         model.rdmf.fusion.raw_kill_rate.add_(0.5)  # a trained value, not the config's
@@ -29,10 +29,11 @@ def test_save_and_load_give_bit_identical_outputs(tmp_path):
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
     loaded = RDMFForMomentRetrieval.from_pretrained(tmp_path).eval()
-    got = loaded(*batch)
-    for key in OUTPUT_KEYS:
-        assert torch.equal(got[key], expected[key]), key
+    assert_same_parameters(model, loaded)  # read back from the file: bit for bit
+    # the same scalar function of a bit-identical parameter: exact
     assert torch.equal(loaded.rdmf.fusion.rates()["kill"], model.rdmf.fusion.rates()["kill"])
+    # another instance: its kernels may round differently, so outputs to a tolerance (see test_modeling)
+    assert_outputs_close(loaded(*batch), expected, OUTPUT_KEYS)
 
 
 def test_auto_classes_resolve_rdmf(tmp_path):
@@ -135,8 +136,8 @@ def test_trust_remote_code_in_a_fresh_process_without_the_package(tmp_path):
     remote = outputs_without_the_package(folder, inputs, tmp_path)
     with torch.no_grad():
         local = model(**inputs)
-    for key in ("pred_spans", "scores", "saliency_logits"):
-        assert torch.equal(remote[key], local[key]), key
+    # another process and instance: its kernels may round differently (see test_modeling)
+    assert_outputs_close(remote, local, ("pred_spans", "scores", "saliency_logits"))
 
 
 def test_return_dict_false_gives_a_tuple():

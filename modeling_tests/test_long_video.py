@@ -10,7 +10,7 @@ from transformers_rdmf import RDMFForMomentRetrieval
 from transformers_rdmf.long_video import merge_moments, plan_windows, predict_long_video, receptive_field
 from transformers_rdmf.post_processing import post_process_highlights, post_process_moment_retrieval
 
-from .test_modeling import tiny_config
+from .test_modeling import SPAN_TOLERANCE, assert_same_ranked, tiny_config
 
 
 def model_for(**overrides):
@@ -51,12 +51,9 @@ def test_a_video_that_fits_one_window_is_the_single_pass():
     moments, saliency = single_pass(model, video, text, 2.0, 79.5)
     result = predict_long_video(model, video, text, clip_length=2.0, duration=79.5, window_clips=75)
     assert len(result.windows) == 1
-    assert [m["score"] for m in result.moments] == pytest.approx([m["score"] for m in moments])
-    assert [t for m in result.moments for t in (m["start"], m["end"])] == pytest.approx(
-        [t for m in moments for t in (m["start"], m["end"])]
-    )
-    assert [c["saliency"] for c in result.saliency] == pytest.approx([c["saliency"] for c in saliency])
-    assert [c["end"] for c in result.saliency] == [c["end"] for c in saliency]
+    # the same model on the same clips through another code path (and batch): float32 rounding only
+    assert_same_ranked(result.moments, moments, SPAN_TOLERANCE)
+    assert_same_ranked(result.saliency, saliency, SPAN_TOLERANCE)
 
 
 @pytest.mark.parametrize("fusion_type", ["reaction_diffusion", "cross_attention"])
@@ -65,10 +62,9 @@ def test_windowed_saliency_equals_the_single_pass_where_both_fit(fusion_type):
     _, expected = single_pass(model, video, text, 2.0, 600.0)
     result = predict_long_video(model, video, text, clip_length=2.0, window_clips=60, windows_per_batch=3)
     assert len(result.windows) > 5
-    np.testing.assert_allclose(
-        [c["saliency"] for c in result.saliency], [c["saliency"] for c in expected], atol=2e-5, rtol=0
-    )
-    assert [(c["start"], c["end"]) for c in result.saliency] == [(c["start"], c["end"]) for c in expected]
+    # windows see a clip's context up to the receptive field, so float32 rounding only (an overlap below
+    # it moves saliency by more than 1e-3, see the next test)
+    assert_same_ranked(result.saliency, expected, {**SPAN_TOLERANCE, "saliency": 2e-5})
 
 
 def test_an_overlap_below_the_receptive_field_breaks_the_agreement():
@@ -98,7 +94,7 @@ def test_merge_ranks_by_score_and_suppresses_overlaps_across_windows():
         {"start": 100.0, "end": 104.0, "score": 0.7},
     ]
     merged = merge_moments(moments, top_k=5, nms_threshold=0.7)
-    assert [m["score"] for m in merged] == [0.9, 0.7]
+    assert [m["score"] for m in merged] == [0.9, 0.7]  # exact: merging selects the given moments
     assert [m["score"] for m in merge_moments(moments, top_k=2, nms_threshold=None)] == [0.9, 0.7]
 
 

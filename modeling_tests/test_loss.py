@@ -176,5 +176,6 @@ def test_rank_loss_enters_the_total_only_with_a_weight():
         layers, logits, mask, labels
     )
     expected = saliency_rank_loss(logits, labels[0]["saliency"][None], mask)
-    assert float(terms["loss_saliency_rank"]) == pytest.approx(float(expected))
+    # the loss builds its own target batch: float32 rounding at most
+    assert float(terms["loss_saliency_rank"]) == pytest.approx(float(expected), rel=1e-6)
     assert float(weighted) == pytest.approx(float(plain) + 2 * float(expected), rel=1e-6)

@@ -38,6 +38,7 @@ def test_every_official_key_matches(shared_data, val_ground_truth, predictions_f
     expected = flatten(json.loads((folder / CONFORMANCE[predictions_file]).read_text()))
     ours = flatten(evaluate_qvhighlights(folder / predictions_file, val_ground_truth))
     assert len(expected) in (104, 126)  # Moment-DETR / QD-DETR keys, CG-DETR keys
+    # exact: the official output's percentages, to the 2 decimals it reports
     assert {key: ours.get(key) for key in expected} == expected
     assert len(ours) == 126  # the superset: CG-DETR's keys (R1 from 0.3, mIoU)
 
@@ -55,6 +56,8 @@ def test_agrees_with_plain_loop_on_real_predictions(shared_data, val_ground_trut
     predictions = read_jsonl(
         shared_data / "conformance" / "qvhighlights" / "momentdetr_sample_val_preds.jsonl"
     )
+    # exact: both compute in float64 numpy or Python (no threaded kernels) from the same rows and report
+    # percentages rounded to 2 decimals, whole hundredths that a tolerance below 0.005 would test the same
     assert evaluate_qvhighlights_loop(predictions.rows, val_ground_truth.rows) == evaluate_qvhighlights(
         predictions, val_ground_truth
     )
@@ -101,6 +104,7 @@ def random_case(seed: int, num_queries: int = 150):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_agrees_with_plain_loop_on_tie_heavy_random_cases(seed):
     predictions, references = random_case(seed)
+    # exact, as above: rounded percentages of two float64 implementations on the same rows
     assert evaluate_qvhighlights(predictions, references) == evaluate_qvhighlights_loop(
         predictions, references
     )

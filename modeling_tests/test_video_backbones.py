@@ -9,7 +9,7 @@ from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 
-from .test_modeling import tiny_config
+from .test_modeling import assert_outputs_close, assert_same_parameters, tiny_config
 
 WORDS = "a the man woman person opens closes door light turns on off walks into room sits holds cup".split()
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
@@ -88,7 +88,7 @@ def test_raw_input_equals_the_backbones_features_through_the_feature_path():
         backbone.video_backbone.encoder(pixel_values=frames).image_embeds.mean(0), dim=-1
     )
     torch.testing.assert_close(video[0, 0], expected)
-    assert torch.all(video[1, 3:] == 0) and video_mask[1].tolist() == [1, 1, 1, 0, 0, 0]
+    assert torch.all(video[1, 3:] == 0) and video_mask[1].tolist() == [1, 1, 1, 0, 0, 0]  # masked: exact
 
 
 def test_backbones_are_frozen_by_default_and_trainable_on_request():
@@ -118,10 +118,11 @@ def test_a_model_with_backbones_saves_and_loads_to_identical_outputs(tmp_path, b
     model.save_pretrained(tmp_path)
     loaded = RDMFForMomentRetrieval.from_pretrained(tmp_path).eval()
     assert loaded.config.video_backbone == backbone
+    assert_same_parameters(model, loaded)  # backbones included, read back from the file: bit for bit
     with torch.no_grad():
         got = loaded(**inputs)
-    for key in OUTPUT_KEYS:
-        assert torch.equal(got[key], expected[key]), key
+    # another instance: its kernels may round differently (see test_modeling)
+    assert_outputs_close(got, expected, OUTPUT_KEYS)
 
 
 def test_pretrained_backbone_weights_load_from_a_clip_checkpoint_and_a_timm_file(tmp_path):
@@ -129,6 +130,7 @@ def test_pretrained_backbone_weights_load_from_a_clip_checkpoint_and_a_timm_file
     clip.save_pretrained(tmp_path / "clip")
     model = RDMFForMomentRetrieval(tiny_clip_rdmf_config())
     model.rdmf.load_backbone_weights(clip_name_or_path=str(tmp_path / "clip"))
+    # exact: weights read back from the saved files
     assert torch.equal(
         model.rdmf.video_backbone.encoder.visual_projection.weight, clip.visual_projection.weight
     )
