@@ -20,6 +20,14 @@ from transformers_rdmf.data import (
 )
 from transformers_rdmf.hub import DATASETS, load_preset
 from transformers_rdmf.presets import read_preset
+from transformers_rdmf.training import (
+    PRESET_PROTOCOL_KEYS,
+    TrainingArguments,
+    arguments_from_namespace,
+    build_train_parser,
+    check_preset_training,
+    train_main,
+)
 
 REQUIRED_PRESETS = {
     "qvhighlights_clip_slowfast",
@@ -161,3 +169,36 @@ def test_preset_files_are_plain_json_objects_and_all_installed():
     for path in repository_presets:
         assert set(json.loads(path.read_text())) == {"description", "config", "features", "training"}, path
         assert read_preset(path.stem) == read_preset(str(path)) == json.loads(path.read_text())
+
+
+def test_every_preset_training_key_is_a_training_argument_or_a_protocol_fact(tmp_path, capsys):
+    for name in PRESETS:
+        training = read_preset(name)["training"]
+        known = check_preset_training(training, name)
+        assert set(training) - set(known) <= set(PRESET_PROTOCOL_KEYS), name
+    preset = read_preset("tvsum_i3d")
+    preset["training"]["bacth_size"] = 8  # a typo is an error, not a silently dropped key
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(preset))
+    assert train_main(["--output_dir", str(tmp_path / "run"), "--preset", str(path)]) == 2
+    assert f"--preset {path}: unknown training key(s) ['bacth_size']" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_flags_are_typed_from_the_dataclass_and_override_the_preset():
+    argv = ["--output_dir", "o", "--preset", "tvsum_i3d", "--batch-size", "3", "--max_grad_norm", "0.5"]
+    argv += [
+        "--video_feature_dirs",
+        "a",
+        "b",
+        "--cpu",
+        "--set=hidden_size=8",
+        "--set",
+        "fusion_type=cross_attention",
+    ]
+    args = arguments_from_namespace(build_train_parser().parse_args(argv))
+    assert (args.batch_size, args.max_grad_norm, args.cpu) == (3, 0.5, True)  # int, float, bool
+    assert args.video_feature_dirs == ["a", "b"]
+    assert args.learning_rate == 0.001 and args.ema_decay == 0.99  # from the preset's training section
+    assert args.weight_decay == TrainingArguments(output_dir="o").weight_decay  # the dataclass default
+    assert args.config_overrides == {"hidden_size": 8, "fusion_type": "cross_attention"}

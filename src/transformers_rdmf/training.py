@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from accelerate.tracking import GeneralTracker
 from accelerate.utils import set_seed
 from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
-from transformers import get_scheduler
+from transformers import HfArgumentParser, get_scheduler
 
 from .configuration_rdmf import HEADS, RDMFConfig
 from .feature_manifest import (
@@ -703,54 +704,77 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def build_train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rdmf-train", description="Train RDMF with Accelerate.")
-    defaults = TrainingArguments(output_dir="")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument(
-        "--preset", default=defaults.preset, help=f"one of {list_presets()} or a preset JSON path"
+# Keys a preset's ``training`` section may hold beside the `TrainingArguments` fields: facts about the
+# protocol that no run argument carries (read by publishing).
+PRESET_PROTOCOL_KEYS = {
+    "per_domain": "one model per category (TVSum, YouTube Highlights), as their protocols"
+}
+COMMAND_LINE_ONLY = ("config_overrides",)  # given as --set KEY=VALUE
+
+
+def command_line_fields() -> list[dataclasses.Field]:
+    """The `TrainingArguments` fields that are flags of their own (``--name``)."""
+    return [f for f in dataclasses.fields(TrainingArguments) if f.name not in COMMAND_LINE_ONLY]
+
+
+def build_train_parser() -> HfArgumentParser:
+    """``rdmf-train``'s parser: one flag per `TrainingArguments` field, typed from its annotation by
+    ``transformers.HfArgumentParser`` (``--name`` and ``--name-with-dashes``), plus ``--set KEY=VALUE``.
+
+    Only the flags given reach the namespace (the defaults are suppressed), so that
+    `arguments_from_namespace` can put them on top of the preset's ``training`` section.
+    """
+    hints = typing.get_type_hints(TrainingArguments)
+    view = dataclasses.make_dataclass(
+        "TrainingCommandLine",
+        [(f.name, hints[f.name], _suppressed_default(f)) for f in command_line_fields()],
+    )
+    parser = HfArgumentParser(
+        view,
+        prog="rdmf-train",
+        description="Train RDMF with Accelerate.",
+        formatter_class=argparse.HelpFormatter,
     )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field"
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
-    parser.add_argument("--video_feature_dirs", nargs="+", default=[])
-    for item in dataclasses.fields(TrainingArguments):
-        name = item.name
-        if name in {"output_dir", "preset", "config_overrides", "video_feature_dirs"}:
-            continue
-        default = getattr(defaults, name)
-        if isinstance(default, bool):
-            parser.add_argument(f"--{name}", action="store_true")
-        else:
-            kind = {
-                "learning_rate": float,
-                "weight_decay": float,
-                "clip_length": float,
-                "max_grad_norm": float,
-                "ema_decay": float,
-                "nms_threshold": float,
-            }
-            integer = name in {
-                "batch_size", "num_epochs", "max_steps", "warmup_steps", "gradient_accumulation_steps",
-                "seed", "max_clips", "num_workers", "random_crop_clips", "eval_every_epochs", "early_stopping_patience",
-                "save_state_every_steps", "top_k_windows",
-            }  # fmt: skip
-            parser.add_argument(f"--{name}", type=int if integer else kind.get(name, str), default=None)
     return parser
 
 
+def _suppressed_default(item: dataclasses.Field) -> dataclasses.Field:
+    """The field for the parser: required stays required; a default is shown in the help, not filled in."""
+    if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+        return dataclasses.field(metadata={"help": "required"})
+    default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+    help_text = f"default: {default!r}"
+    if item.name == "preset":
+        help_text = f"one of {list_presets()} or a preset JSON path; {help_text}"
+    return dataclasses.field(default=argparse.SUPPRESS, metadata={"help": help_text})
+
+
+def check_preset_training(training: dict, source: str) -> dict:
+    """The preset's ``training`` values that are `TrainingArguments` fields; any key that is neither such a
+    field nor a protocol key (`PRESET_PROTOCOL_KEYS`) is an error naming it."""
+    fields = {f.name for f in command_line_fields()}
+    unknown = sorted(set(training) - fields - set(PRESET_PROTOCOL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown training key(s) {unknown}; a preset's training section holds "
+            f"TrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
+        )
+    return {key: value for key, value in training.items() if key in fields}
+
+
 def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
-    """Preset ``training`` section first, then the command line on top."""
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    """The dataclass defaults, then the preset's ``training`` section, then the flags given."""
+    given = {f.name: getattr(namespace, f.name) for f in command_line_fields() if hasattr(namespace, f.name)}
+    name = given.get("preset", TrainingArguments.__dataclass_fields__["preset"].default)
     try:
-        preset = read_preset(namespace.preset)
+        preset = read_preset(name)
     except ValueError as error:
         raise ValueError(f"--preset: {error}") from None
-    values = {k: v for k, v in preset.get("training", {}).items() if k in fields}
-    for key, value in vars(namespace).items():
-        if key in fields and value is not None and value is not False and value != []:
-            values[key] = value
-    values["config_overrides"] = parse_overrides(namespace.set)
+    values = {**check_preset_training(preset.get("training", {}), f"--preset {name}"), **given}
+    values["config_overrides"] = parse_overrides(getattr(namespace, "set", []))
     return TrainingArguments(**values)
 
 
