@@ -10,15 +10,14 @@ than a window (``--window-clips``) run in overlapping windows (see :mod:`long_vi
 import argparse
 import contextlib
 import json
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write, atomic_write_text
 from .feature_manifest import check_feature_folders, read_model_feature_signatures
 from .long_video import DEFAULT_WINDOW_CLIPS, embed_video_file, predict_long_video
 from .modeling_rdmf import RDMFForMomentRetrieval
@@ -113,13 +112,13 @@ def run_predict(args: argparse.Namespace) -> None:
             print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
     print(SALIENCY_MEANING)
     print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
-    _write_atomically(Path(args.output), lambda path: figure.savefig(path, dpi=120, format="png"))
+    atomic_write(args.output, lambda path: figure.savefig(path, dpi=120, format="png"))
     print(f"wrote {args.output}")
     if args.json:
         result = {"query": query, "duration": duration, "trained_heads": trained_heads}
         result.update({"top_clips": clips} if highlight_only else {"moments": moments})
         result.update({"saliency": saliency, "saliency_meaning": SALIENCY_MEANING})
-        _write_atomically(Path(args.json), lambda path: Path(path).write_text(json.dumps(result, indent=1)))
+        atomic_write_text(args.json, json.dumps(result, indent=1))
         print(f"wrote {args.json}")
 
 
@@ -311,19 +310,6 @@ def _shaded_spans(moments: list[dict], clips: list[dict]) -> list[dict]:
         for i, c in enumerate(clips)
     ]
     return shades
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file beside ``path``, so a failure leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(descriptor)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def build_parser() -> argparse.ArgumentParser:

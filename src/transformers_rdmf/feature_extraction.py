@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers.video_processing_utils import BaseVideoProcessor
 
+from .atomic import atomic_write
 from .data.annotations import AnnotationError, read_jsonl
 from .feature_manifest import (
     MANIFEST_FORMAT,
@@ -339,15 +339,8 @@ def iter_clip_frames(
 
 
 def write_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez`` to a temporary name beside ``path``, then rename: an interrupted run leaves no partial file."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(descriptor)
-    try:
-        np.savez(temporary, **arrays)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """``np.savez`` through `atomic.atomic_write`: an interrupted run leaves no partial file."""
+    atomic_write(path, lambda temporary: np.savez(temporary, **arrays))
 
 
 def feature_file_is_complete(path: Path, key: str, rows: int | None, dim: int) -> bool:

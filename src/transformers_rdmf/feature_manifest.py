@@ -13,11 +13,11 @@ Folders without a manifest (features from elsewhere) are accepted as before: not
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_write_json
 
 MANIFEST_NAME = "rdmf_features.json"
 MODEL_MANIFEST_NAME = "feature_manifest.json"
@@ -32,16 +32,8 @@ class FeatureManifestError(ValueError):
 
 
 def write_json_atomically(path: Path, value: Any) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(value, handle, indent=1)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write JSON through `atomic.atomic_write_json`, so a reader never sees half a file."""
+    atomic_write_json(path, value)
 
 
 def read_manifest(folder: str | Path) -> dict | None:

@@ -17,7 +17,6 @@ import json
 import math
 import shlex
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from .atomic import atomic_folder
 from .configuration_rdmf import RDMFConfig
 from .presets import preset_name, read_preset
 
@@ -642,7 +642,7 @@ def publish_checkpoint(
         _write_json(folder / "eval_results.json", {**bookkeeping, **metrics})
         card.save(folder / "README.md")
 
-    _write_atomically(output_dir, fill)
+    atomic_folder(output_dir, fill)
     return output_dir
 
 
@@ -667,21 +667,6 @@ def _check_repo_id(repo_id: str | None) -> None:
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def _write_atomically(output_dir: Path, fill) -> None:
-    """Fill a hidden sibling folder, then move it into place: a failure leaves no half-written repo."""
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}."))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; a repository folder is not
-        fill(staging)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def push_folder(

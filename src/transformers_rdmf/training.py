@@ -28,6 +28,7 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, get_scheduler
 
+from .atomic import atomic_folder
 from .configuration_rdmf import HEADS, RDMFConfig
 from .feature_manifest import (
     check_feature_folders,
@@ -489,17 +490,21 @@ def save_model(
     folder: str, model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int
 ) -> None:
     """``save_pretrained`` into ``output_dir/folder`` (``best`` or ``final``), with the preset, the
-    arguments, the feature signatures and the metrics of that epoch beside it."""
+    arguments, the feature signatures and the metrics of that epoch beside it; written as a whole
+    (`atomic.atomic_folder`), so a crash mid-save leaves the previous folder, never half of one."""
     if not accelerator.is_main_process:
         return
-    target = Path(args.output_dir) / folder
-    accelerator.unwrap_model(model).save_pretrained(target)
-    (target / "preset.json").write_text(preset_source(args.preset)[1])
-    (target / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
-    write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
-    (target / "metrics.json").write_text(
-        json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
-    )
+
+    def fill(target: Path) -> None:
+        accelerator.unwrap_model(model).save_pretrained(target)
+        (target / "preset.json").write_text(preset_source(args.preset)[1])
+        (target / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+        write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
+        (target / "metrics.json").write_text(
+            json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
+        )
+
+    atomic_folder(Path(args.output_dir) / folder, fill)
 
 
 def train(args: TrainingArguments) -> dict:
@@ -721,13 +726,13 @@ def build_train_parser() -> HfArgumentParser:
     """``rdmf-train``'s parser: one flag per `TrainingArguments` field, typed from its annotation by
     ``transformers.HfArgumentParser`` (``--name`` and ``--name-with-dashes``), plus ``--set KEY=VALUE``.
 
-    Only the flags given reach the namespace (the defaults are suppressed), so that
-    `arguments_from_namespace` can put them on top of the preset's ``training`` section.
+    A flag not given is None in the namespace, so that `arguments_from_namespace` can put the flags given
+    on top of the preset's ``training`` section.
     """
     hints = typing.get_type_hints(TrainingArguments)
     view = dataclasses.make_dataclass(
         "TrainingCommandLine",
-        [(f.name, hints[f.name], _suppressed_default(f)) for f in command_line_fields()],
+        [(f.name, hints[f.name], _unset_default(f)) for f in command_line_fields()],
     )
     parser = HfArgumentParser(
         view,
@@ -741,15 +746,16 @@ def build_train_parser() -> HfArgumentParser:
     return parser
 
 
-def _suppressed_default(item: dataclasses.Field) -> dataclasses.Field:
-    """The field for the parser: required stays required; a default is shown in the help, not filled in."""
+def _unset_default(item: dataclasses.Field) -> dataclasses.Field:
+    """The field for the parser: required stays required; any other defaults to None, which no flag parses
+    to, so that a flag not given can be told apart (the real default is shown in the help)."""
     if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
         return dataclasses.field(metadata={"help": "required"})
     default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
     help_text = f"default: {default!r}"
     if item.name == "preset":
         help_text = f"one of {list_presets()} or a preset JSON path; {help_text}"
-    return dataclasses.field(default=argparse.SUPPRESS, metadata={"help": help_text})
+    return dataclasses.field(default=None, metadata={"help": help_text})
 
 
 def check_preset_training(training: dict, source: str) -> dict:
@@ -767,7 +773,8 @@ def check_preset_training(training: dict, source: str) -> dict:
 
 def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
     """The dataclass defaults, then the preset's ``training`` section, then the flags given."""
-    given = {f.name: getattr(namespace, f.name) for f in command_line_fields() if hasattr(namespace, f.name)}
+    given = {f.name: getattr(namespace, f.name, None) for f in command_line_fields()}  # None: not given
+    given = {name: value for name, value in given.items() if value is not None}
     name = given.get("preset", TrainingArguments.__dataclass_fields__["preset"].default)
     try:
         preset = read_preset(name)
