@@ -8,7 +8,8 @@ import pytest
 
 from transformers_rdmf.metrics import evaluate_qvhighlights, read_jsonl
 from transformers_rdmf.metrics.qvhighlights import main
-from transformers_rdmf.metrics.qvhighlights_loop import evaluate_qvhighlights_loop
+
+from .oracles.qvhighlights_loop import evaluate_qvhighlights_loop
 
 CONFORMANCE = {
     "cgdetr_val_preds.jsonl": "cgdetr_val_preds_metrics.json",
