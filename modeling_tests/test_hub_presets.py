@@ -18,6 +18,8 @@ from transformers_rdmf.data import (
     tvsum_video_reader,
     youtube_highlights_video_reader,
 )
+from transformers_rdmf.dataset_specs import DATASETS as ALL_DATASETS
+from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
 from transformers_rdmf.hub import DATASETS, load_preset
 from transformers_rdmf.presets import read_preset
 from transformers_rdmf.training import (
@@ -202,3 +204,15 @@ def test_training_flags_are_typed_from_the_dataclass_and_override_the_preset():
     assert args.learning_rate == 0.001 and args.ema_decay == 0.99  # from the preset's training section
     assert args.weight_decay == TrainingArguments(output_dir="o").weight_decay  # the dataclass default
     assert args.config_overrides == {"hidden_size": 8, "fusion_type": "cross_attention"}
+
+
+def test_each_dataset_spec_names_a_preset_for_that_dataset_with_its_clip_length():
+    for name, spec in ALL_DATASETS.items():
+        preset = read_preset(spec.preset)
+        assert preset["training"]["dataset"] == name, name
+        assert preset["features"]["clip_length"] == spec.clip_length, name
+        assert spec.has_spans == (name in MOMENT_DATASETS) != (name in HIGHLIGHT_DATASETS)
+        assert set(spec.published) <= set(spec.domains), name
+    assert {name for name, spec in ALL_DATASETS.items() if spec.domains} == set(HIGHLIGHT_DATASETS)
+    with pytest.raises(ValueError, match="--dataset 'qvhighlight' is unknown; known: qvhighlights, "):
+        dataset_spec("qvhighlight")

@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
+
 VARIANTS = {
     "full": {},
     "no_temporal_diffusion": {"use_temporal_diffusion": False},
@@ -51,20 +53,14 @@ VARIANTS = {
     "K15": {"diffusion_steps": 15},
     "K20": {"diffusion_steps": 20},
 }
-HEADLINE = {"tvsum": "top5_mAP", "youtube_highlights": "mAP"}
-PRESET = {"tvsum": "tvsum_i3d", "youtube_highlights": "youtube_highlights_i3d"}
-PUBLISHED_UMT = {
-    "tvsum": {"VT": 87.54, "VU": 81.51, "GA": 88.22, "MS": 78.81, "PK": 81.42, "PR": 86.96, "FM": 75.96,
-              "BK": 86.89, "BT": 84.42, "DS": 79.63},
-    "youtube_highlights": {"dog": 65.93, "gymnastics": 75.20, "parkour": 81.64, "skating": 71.81, "skiing": 72.27,
-                           "surfing": 82.71},
-}  # fmt: skip
+
+
+def headline_of(dataset: str) -> str:
+    return dataset_spec(dataset).headline_metric
 
 
 def domains_of(dataset: str) -> list[str]:
-    from transformers_rdmf.data import TVSUM_DOMAINS, YOUTUBE_HIGHLIGHTS_DOMAINS
-
-    return list(TVSUM_DOMAINS if dataset == "tvsum" else YOUTUBE_HIGHLIGHTS_DOMAINS)
+    return list(dataset_spec(dataset).domains)
 
 
 def run_one(job: dict) -> list[dict]:
@@ -84,7 +80,7 @@ def run_one(job: dict) -> list[dict]:
         output_dir = os.path.join(work, "run")
         args = TrainingArguments(
             output_dir=output_dir,
-            preset=PRESET[job["dataset"]],
+            preset=dataset_spec(job["dataset"]).preset,
             config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
             dataset=job["dataset"],
             domain=job["domain"],
@@ -101,7 +97,7 @@ def run_one(job: dict) -> list[dict]:
         train(args)
         seconds = time.perf_counter() - start
         log = read_csv_log(output_dir)
-    headline = f"eval/{HEADLINE[job['dataset']]}"
+    headline = f"eval/{headline_of(job['dataset'])}"
     if job["domain"] is not None:
         return [scored_run(job, [(step, v) for step, name, v in log if name == headline], seconds)]
     # a joint model: one result per domain, read on that domain's curve
@@ -310,7 +306,7 @@ def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
     for protocol, title in protocols:
         if not any(protocol in r for r in results):
             continue
-        print(f"\n{HEADLINE[dataset]}, {title}; mean ± std over seeds\n")
+        print(f"\n{headline_of(dataset)}, {title}; mean ± std over seeds\n")
         print("| variant | " + " | ".join(domains) + " | mean | seeds | s/run |")
         print("|---" * (len(domains) + 4) + "|")
         for label in labels:
@@ -327,7 +323,7 @@ def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
             seconds = statistics.mean(r["seconds"] for r in runs)
             mean = mean_std(per_seed_means) if per_seed_means else "-"
             print(f"| {label} | " + " | ".join(cells) + f" | {mean} | {len(seeds_run)} | {seconds:.0f} |")
-        published = PUBLISHED_UMT[dataset]
+        published = dataset_spec(dataset).published
         umt = [published[d] for d in domains]
         print(
             "| UMT (published) | "
@@ -340,7 +336,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", choices=sorted(HEADLINE), default="tvsum")
+    parser.add_argument("--dataset", choices=sorted(HIGHLIGHT_DATASETS), default="tvsum")
     parser.add_argument("--data_root")
     parser.add_argument("--variants", nargs="+", default=["full"], choices=sorted(VARIANTS))
     parser.add_argument("--domains", nargs="+")

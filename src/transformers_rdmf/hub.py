@@ -26,10 +26,10 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .atomic import atomic_folder
 from .configuration_rdmf import RDMFConfig
+from .dataset_specs import DATASETS as ALL_DATASETS
+from .dataset_specs import HIGHLIGHT_DETECTION, MOMENT_RETRIEVAL, DatasetSpec
 from .presets import preset_name, read_preset
 
-MOMENT_RETRIEVAL = "moment-retrieval"
-HIGHLIGHT_DETECTION = "highlight-detection"
 TASK_NAMES = {MOMENT_RETRIEVAL: "Moment Retrieval", HIGHLIGHT_DETECTION: "Highlight Detection"}
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
@@ -54,81 +54,10 @@ class PublishError(ValueError):
     """An input that cannot be published: the message names the file and what is wrong."""
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model card needs to know about a training dataset.
-
-    Attributes:
-        pretty_name: the name shown on the card and in ``model-index``.
-        split: the split the metrics are usually computed on.
-        tasks: the tasks its evaluation scores.
-        required_metrics: top-level keys every evaluation of it writes; a tuple inside lists
-            alternatives (the library's nested results and the training loop's flat ones differ).
-        licence: the data's licence, as ``shared/data/README.md`` states it.
-        hub_license: the card's default ``license`` (the data's, so the weights inherit its terms).
-        source: where the annotations come from.
-    """
-
-    pretty_name: str
-    split: str
-    tasks: tuple[str, ...]
-    required_metrics: tuple[str | tuple[str, ...], ...]
-    licence: str
-    hub_license: str
-    source: str
-
-
 # The training loop's best/metrics.json adds these beside the metrics.
 BOOKKEEPING_KEYS = ("epoch", "dataset")
-MOMENT_RETRIEVAL_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
-
-DATASETS: dict[str, DatasetInfo] = {
-    "qvhighlights": DatasetInfo(
-        "QVHighlights",
-        "val",
-        (MOMENT_RETRIEVAL, HIGHLIGHT_DETECTION),
-        (("brief", "MR-full-mAP", "HL-min-VeryGood-mAP"),),
-        "CC BY-NC-SA 4.0 (non-commercial, share-alike)",
-        "cc-by-nc-sa-4.0",
-        "annotations from jayleicn/moment_detr",
-    ),
-    "charades_sta": DatasetInfo(
-        "Charades-STA",
-        "test",
-        (MOMENT_RETRIEVAL,),
-        MOMENT_RETRIEVAL_METRICS,
-        "Apache-2.0 (the unified annotations)",
-        "apache-2.0",
-        "annotations from line/lighthouse",
-    ),
-    "activitynet_captions": DatasetInfo(
-        "ActivityNet Captions",
-        "val_1",
-        (MOMENT_RETRIEVAL,),
-        MOMENT_RETRIEVAL_METRICS,
-        "Apache-2.0 (the unified annotations)",
-        "apache-2.0",
-        "annotations from line/lighthouse",
-    ),
-    "tvsum": DatasetInfo(
-        "TVSum",
-        "val",
-        (HIGHLIGHT_DETECTION,),
-        ("top5_mAP",),
-        "research use; the videos are YouTube's",
-        "other",
-        "UMT's feature release, annotations from line/lighthouse",
-    ),
-    "youtube_highlights": DatasetInfo(
-        "YouTube Highlights",
-        "val",
-        (HIGHLIGHT_DETECTION,),
-        ("mAP",),
-        "research use",
-        "other",
-        "UMT's feature release, annotations from line/lighthouse",
-    ),
-}
+# The datasets a model card can describe (`dataset_specs.DatasetSpec.publishable`).
+DATASETS: dict[str, DatasetSpec] = {name: spec for name, spec in ALL_DATASETS.items() if spec.publishable}
 
 
 @dataclass(frozen=True)
@@ -204,8 +133,8 @@ def flatten_metrics(metrics: Mapping, source: str = "metrics", prefix: str = "")
     return flat
 
 
-def dataset_info(dataset: str | None) -> DatasetInfo:
-    """The `DatasetInfo` of a dataset name, or a `PublishError` listing the known ones."""
+def dataset_info(dataset: str | None) -> DatasetSpec:
+    """The `DatasetSpec` of a dataset name, or a `PublishError` listing the known ones."""
     if dataset is None:
         raise PublishError(
             f"no training dataset: neither the preset nor training_args.json names one; pass --dataset "
@@ -428,7 +357,7 @@ def build_model_card(inputs: CardInputs) -> ModelCard:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
 
 
-def _summary_section(inputs: CardInputs, info: DatasetInfo) -> str:
+def _summary_section(inputs: CardInputs, info: DatasetSpec) -> str:
     preset = inputs.checkpoint.preset
     tasks = " and ".join(TASK_NAMES[task].lower() for task in info.tasks)
     text = (
@@ -442,7 +371,7 @@ def _summary_section(inputs: CardInputs, info: DatasetInfo) -> str:
     return text
 
 
-def _results_section(inputs: CardInputs, info: DatasetInfo) -> str:
+def _results_section(inputs: CardInputs, info: DatasetSpec) -> str:
     headline = inputs.raw_metrics.get("brief") or inputs.metrics
     rows = "\n".join(f"| {name} | {value} |" for name, value in headline.items())
     return (
@@ -497,7 +426,7 @@ model = AutoModelForMomentRetrieval.from_pretrained("{repo}").eval()
 {_features_text(inputs.checkpoint)}"""
 
 
-def _intended_use_section(info: DatasetInfo) -> str:
+def _intended_use_section(info: DatasetSpec) -> str:
     tasks = " and ".join(TASK_NAMES[task].lower() for task in info.tasks)
     return (
         "## Intended use\n\n"
@@ -508,7 +437,7 @@ def _intended_use_section(info: DatasetInfo) -> str:
     )
 
 
-def _limitations_section(inputs: CardInputs, info: DatasetInfo) -> str:
+def _limitations_section(inputs: CardInputs, info: DatasetSpec) -> str:
     items = [
         "It sees pre-extracted features only: features from another extractor, clip length or "
         "normalisation are out of distribution even when their width matches.",
@@ -533,7 +462,7 @@ def _limitations_section(inputs: CardInputs, info: DatasetInfo) -> str:
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
 
 
-def _training_section(inputs: CardInputs, info: DatasetInfo) -> str:
+def _training_section(inputs: CardInputs, info: DatasetSpec) -> str:
     command = inputs.training_command
     epoch = f" Checkpoint of epoch {inputs.epoch}." if inputs.epoch is not None else ""
     text = f"## Training\n\nDataset: {info.pretty_name} ({info.source}).{epoch}\n\n" + (
@@ -550,7 +479,7 @@ def _training_section(inputs: CardInputs, info: DatasetInfo) -> str:
     return text
 
 
-def _licence_section(inputs: CardInputs, info: DatasetInfo) -> str:
+def _licence_section(inputs: CardInputs, info: DatasetSpec) -> str:
     return (
         "## Licence of the training data\n\n"
         f"{info.pretty_name}: {info.licence} ({info.source}). The videos and the features extracted "
@@ -687,7 +616,7 @@ def push_folder(
 
 __all__ = [
     "DATASETS",
-    "DatasetInfo",
+    "DatasetSpec",
     "Preset",
     "PublishError",
     "build_model_card",

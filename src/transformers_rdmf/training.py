@@ -30,6 +30,7 @@ from transformers import HfArgumentParser, get_scheduler
 
 from .atomic import atomic_folder
 from .configuration_rdmf import HEADS, RDMFConfig
+from .dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
 from .feature_manifest import (
     check_feature_folders,
     read_model_feature_signatures,
@@ -38,17 +39,6 @@ from .feature_manifest import (
 from .modeling_rdmf import RDMFForMomentRetrieval
 from .post_processing import post_process_moment_retrieval
 from .presets import list_presets, preset_source, read_preset
-
-MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions", "custom")
-HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
-DEFAULT_STOPPING_METRIC = {
-    "qvhighlights": "MR-full-mAP",
-    "charades_sta": "R1@0.5",
-    "activitynet_captions": "R1@0.5",
-    "tvsum": "top5_mAP",
-    "youtube_highlights": "mAP",
-    "custom": "MR-full-mAP",
-}
 
 
 @dataclass
@@ -164,9 +154,9 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, train
 
 def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on: dict | None) -> float | None:
     """The clip length of a moment dataset's features, after checking their manifests (if any) agree."""
-    from .data import DEFAULT_CLIP_LENGTHS
-
-    wanted = args.clip_length or (None if args.dataset == "custom" else DEFAULT_CLIP_LENGTHS[args.dataset])
+    wanted = args.clip_length or (
+        None if args.dataset == "custom" else dataset_spec(args.dataset).clip_length
+    )
     found = check_feature_folders(
         args.video_feature_dirs,
         args.text_feature_dir,
@@ -261,16 +251,17 @@ def compute_metrics(
         evaluate_youtube_highlights,
     )
 
-    if dataset in HIGHLIGHT_DATASETS:
-        scores = (evaluate_tvsum if dataset == "tvsum" else evaluate_youtube_highlights)(
+    evaluator = dataset_spec(dataset).evaluator
+    if evaluator in ("tvsum", "youtube_highlights"):
+        scores = (evaluate_tvsum if evaluator == "tvsum" else evaluate_youtube_highlights)(
             predictions, references
         )
-        headline = "top5_mAP" if dataset == "tvsum" else "mAP"
+        headline = dataset_spec(dataset).headline_metric
         return {headline: scores[headline], **{f"{headline}/{d}": v for d, v in scores["per_domain"].items()}}
     ground_truth = reference_rows_for(predictions, annotations_path)
-    if dataset == "qvhighlights":
+    if evaluator == "qvhighlights":
         return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
-    if dataset == "custom":  # the official moment metrics (QVHighlights' MR part) and R1/R5/mIoU
+    if evaluator == "moment_retrieval+qvhighlights":  # QVHighlights' official MR part and R1/R5/mIoU
         windows_only = [{k: v for k, v in p.items() if k != "pred_saliency_scores"} for p in predictions]
         brief = evaluate_qvhighlights(windows_only, ground_truth)["brief"]
         return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}
@@ -425,7 +416,7 @@ def heads_trained_by(dataset: str, config: RDMFConfig, start: list[str] | None =
     whose labels the dataset has (a highlight-only dataset has no spans, so no moments and no IoU), together
     with the heads the starting checkpoint ``start`` records (an unrecorded start adds none).
     """
-    spans = dataset not in HIGHLIGHT_DATASETS
+    spans = dataset_spec(dataset).has_spans
     fitted = {
         "saliency": config.saliency_loss_weight > 0 or config.saliency_rank_loss_weight > 0,
         "moments": spans and config.moment_loss_weight > 0,
@@ -436,10 +427,7 @@ def heads_trained_by(dataset: str, config: RDMFConfig, start: list[str] | None =
 
 def check_before_training(args: TrainingArguments) -> None:
     """Stop at once, with a clear message, on what would otherwise fail mid-run."""
-    if args.dataset not in DEFAULT_STOPPING_METRIC:
-        raise ValueError(
-            f"--dataset {args.dataset!r} is unknown; known: {', '.join(DEFAULT_STOPPING_METRIC)}"
-        )
+    dataset_spec(args.dataset)  # an unknown name stops here, listing the known ones
     paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
     paths += [("--video_feature_dirs", d) for d in args.video_feature_dirs]
     paths += [("--text_feature_dir", args.text_feature_dir), ("--data_root", args.data_root)]
@@ -549,7 +537,7 @@ def train(args: TrainingArguments) -> dict:
     if resume:
         accelerator.load_state(args.resume_from_checkpoint)
     accelerator.init_trackers("rdmf", config={**dataclasses.asdict(args), "model": config.to_dict()})
-    metric_name = args.early_stopping_metric or DEFAULT_STOPPING_METRIC[args.dataset]
+    metric_name = args.early_stopping_metric or dataset_spec(args.dataset).headline_metric
     last_metrics: dict = {}
     evaluated_at_step = None
 

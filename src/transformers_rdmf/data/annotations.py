@@ -26,6 +26,14 @@ import datasets
 import numpy as np
 from datasets import Features, Sequence, Value
 
+from ..dataset_specs import (  # noqa: F401 (re-exported by transformers_rdmf.data)
+    DATASETS,
+    HIGHLIGHT_DATASETS,
+    MOMENT_DATASETS,
+    TVSUM_DOMAINS,
+    YOUTUBE_HIGHLIGHTS_DOMAINS,
+)
+
 logger = logging.getLogger(__name__)
 
 ANNOTATION_FEATURES = Features(
@@ -48,19 +56,8 @@ ANNOTATION_FEATURES = Features(
 )
 
 # Clip length in seconds of the features each dataset is usually used with; None: per video.
-DEFAULT_CLIP_LENGTHS: dict[str, float | None] = {
-    "qvhighlights": 2.0,
-    "charades_sta": 1.0,
-    "activitynet_captions": 2.0,
-    "tvsum": 2.0,
-    "youtube_highlights": None,
-    "custom": 2.0,
-}
-MOMENT_DATASETS = ("qvhighlights", "charades_sta", "activitynet_captions", "custom")
-HIGHLIGHT_DATASETS = ("tvsum", "youtube_highlights")
+DEFAULT_CLIP_LENGTHS: dict[str, float | None] = {name: spec.clip_length for name, spec in DATASETS.items()}
 DEFAULT_WINDOW_TOLERANCE = 0.05
-YOUTUBE_HIGHLIGHTS_DOMAINS = ("dog", "gymnastics", "parkour", "skating", "skiing", "surfing")
-TVSUM_DOMAINS = ("BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU")
 
 
 class AnnotationError(ValueError):
