@@ -7,9 +7,9 @@ import pytest
 from safetensors.torch import load_file
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
-from transformers_rdmf import training as training_module
 from transformers_rdmf.atomic import atomic_folder, atomic_write, atomic_write_json, atomic_write_text
 from transformers_rdmf.training import TrainingArguments, save_model
+from transformers_rdmf.training import loop as training_loop
 
 from .test_modeling import tiny_config
 
@@ -74,7 +74,7 @@ def test_a_checkpoint_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_p
     def crash(*_):
         raise Crash
 
-    monkeypatch.setattr(training_module, "write_model_feature_signatures", crash)
+    monkeypatch.setattr(training_loop, "write_model_feature_signatures", crash)
     with pytest.raises(Crash):  # the weights of epoch 2 are written, then the save fails
         save_model(
             "best", RDMFForMomentRetrieval(tiny_config()), accelerator, args, {"MR-full-mAP": 20.0}, epoch=2

@@ -1,0 +1,219 @@
+"""`TrainingArguments`, the ``rdmf-train`` command line (typed from the dataclass by ``HfArgumentParser``),
+the preset's ``training`` section checked against it, and the checks that stop a run before it starts."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import HfArgumentParser
+
+from ..dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
+from ..presets import list_presets, read_preset
+
+
+@dataclass
+class TrainingArguments:
+    """Everything a run needs besides the model config; defaults follow the paper and Moment-DETR.
+
+    Data (pick the fields of your dataset):
+        dataset: ``qvhighlights``, ``charades_sta``, ``activitynet_captions``, ``tvsum``, ``youtube_highlights``
+            or ``custom`` (your own data in the simple schema, ``docs/custom_data.md``).
+        train_annotations / eval_annotations: unified jsonl files (moment datasets, TVSum).
+        video_feature_dirs: one folder per stream, ``{vid}.npz`` with ``features`` (moment datasets).
+        text_feature_dir: ``qid{qid}.npz`` with ``last_hidden_state`` (moment datasets).
+        data_root: the TVSum / YouTube Highlights folder (features, ``splits.json``).
+        domain: train and evaluate on one category (TVSum, YouTube Highlights).
+        clip_length: seconds per feature row (moment datasets); default: the features' manifest for
+            ``custom``, else the dataset's usual clip length.
+
+    Fine-tuning:
+        model_name_or_path: start from this checkpoint (a folder written by ``save_pretrained``, such as
+            a run's ``best/``, or a Hub id) instead of random weights. Its config is kept, with
+            ``config_overrides`` (``--set``) on top; the preset still gives the data layout and the
+            training recipe, and its feature widths must match the checkpoint's.
+    """
+
+    output_dir: str
+    preset: str = "qvhighlights_clip_slowfast"
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    model_name_or_path: str | None = None
+    dataset: str = "qvhighlights"
+    train_annotations: str | None = None
+    eval_annotations: str | None = None
+    video_feature_dirs: list[str] = field(default_factory=list)
+    text_feature_dir: str | None = None
+    data_root: str | None = None
+    domain: str | None = None
+    clip_length: float | None = None
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 16
+    num_epochs: int = 50
+    max_steps: int | None = None
+    warmup_steps: int = 0
+    lr_scheduler: str = "constant_with_warmup"
+    max_grad_norm: float | None = 0.1
+    ema_decay: float | None = None
+    random_crop_clips: int | None = None
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"
+    seed: int = 42
+    max_clips: int | None = None
+    num_workers: int = 0
+    eval_every_epochs: int = 1
+    early_stopping_metric: str | None = None
+    early_stopping_patience: int | None = None
+    save_state_every_steps: int | None = None
+    resume_from_checkpoint: str | None = None
+    log_with: str = "csv"
+    top_k_windows: int = 10
+    nms_threshold: float | None = 0.7
+    disable_progress_bar: bool = False
+    cpu: bool = False
+
+
+def check_before_training(args: TrainingArguments) -> None:
+    """Stop at once, with a clear message, on what would otherwise fail mid-run."""
+    dataset_spec(args.dataset)  # an unknown name stops here, listing the known ones
+    paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
+    paths += [("--video_feature_dirs", d) for d in args.video_feature_dirs]
+    paths += [("--text_feature_dir", args.text_feature_dir), ("--data_root", args.data_root)]
+    for flag, path in paths:
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag}: {path} does not exist")
+    if (
+        args.dataset in MOMENT_DATASETS
+        and args.train_annotations
+        and not (args.video_feature_dirs and args.text_feature_dir)
+    ):
+        raise ValueError(f"{args.dataset} needs --video_feature_dirs and --text_feature_dir")
+    if args.dataset in HIGHLIGHT_DATASETS and args.data_root is None:
+        raise ValueError(f"{args.dataset} needs --data_root (the folder with its features)")
+    if args.dataset == "tvsum" and args.train_annotations is None:
+        raise ValueError("tvsum needs --train_annotations (tvsum_train_release.jsonl)")
+    if args.random_crop_clips is not None and (
+        args.random_crop_clips < 1 or args.dataset not in HIGHLIGHT_DATASETS
+    ):
+        raise ValueError(
+            f"--random_crop_clips {args.random_crop_clips}: expected a positive clip count, and a "
+            f"highlight-only dataset ({', '.join(HIGHLIGHT_DATASETS)}) whose labels are per clip; "
+            f"got --dataset {args.dataset}"
+        )
+    if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
+        raise ValueError(f"--ema_decay {args.ema_decay}: expected a value in [0, 1)")
+    output = Path(args.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / f".write_test_{os.getpid()}"  # one per process: several may check at once
+        probe.write_text("ok")
+        probe.unlink(missing_ok=True)
+    except OSError as error:
+        raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
+
+
+def use_cpu(args: TrainingArguments) -> bool:
+    """CPU when asked, or when launched as several processes on a machine without CUDA.
+
+    ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) on a CPU-only
+    machine then trains with the gloo backend; Accelerate alone would run N unrelated processes.
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return args.cpu or (several and not torch.cuda.is_available())
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["hidden_size=128", "fusion_type=cross_attention"]`` -> typed values (JSON where it parses)."""
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+# Keys a preset's ``training`` section may hold beside the `TrainingArguments` fields: facts about the
+# protocol that no run argument carries (read by publishing).
+PRESET_PROTOCOL_KEYS = {
+    "per_domain": "one model per category (TVSum, YouTube Highlights), as their protocols"
+}
+COMMAND_LINE_ONLY = ("config_overrides",)  # given as --set KEY=VALUE
+
+
+def command_line_fields() -> list[dataclasses.Field]:
+    """The `TrainingArguments` fields that are flags of their own (``--name``)."""
+    return [f for f in dataclasses.fields(TrainingArguments) if f.name not in COMMAND_LINE_ONLY]
+
+
+def build_train_parser() -> HfArgumentParser:
+    """``rdmf-train``'s parser: one flag per `TrainingArguments` field, typed from its annotation by
+    ``transformers.HfArgumentParser`` (``--name`` and ``--name-with-dashes``), plus ``--set KEY=VALUE``.
+
+    A flag not given is None in the namespace, so that `arguments_from_namespace` can put the flags given
+    on top of the preset's ``training`` section.
+    """
+    hints = typing.get_type_hints(TrainingArguments)
+    view = dataclasses.make_dataclass(
+        "TrainingCommandLine",
+        [(f.name, hints[f.name], _unset_default(f)) for f in command_line_fields()],
+    )
+    parser = HfArgumentParser(
+        view,
+        prog="rdmf-train",
+        description="Train RDMF with Accelerate.",
+        formatter_class=argparse.HelpFormatter,
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)"
+    )
+    return parser
+
+
+def _unset_default(item: dataclasses.Field) -> dataclasses.Field:
+    """The field for the parser: required stays required; any other defaults to None, which no flag parses
+    to, so that a flag not given can be told apart (the real default is shown in the help)."""
+    if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+        return dataclasses.field(metadata={"help": "required"})
+    default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+    help_text = f"default: {default!r}"
+    if item.name == "preset":
+        help_text = f"one of {list_presets()} or a preset JSON path; {help_text}"
+    return dataclasses.field(default=None, metadata={"help": help_text})
+
+
+def check_preset_training(training: dict, source: str) -> dict:
+    """The preset's ``training`` values that are `TrainingArguments` fields; any key that is neither such a
+    field nor a protocol key (`PRESET_PROTOCOL_KEYS`) is an error naming it."""
+    fields = {f.name for f in command_line_fields()}
+    unknown = sorted(set(training) - fields - set(PRESET_PROTOCOL_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown training key(s) {unknown}; a preset's training section holds "
+            f"TrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
+        )
+    return {key: value for key, value in training.items() if key in fields}
+
+
+def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
+    """The dataclass defaults, then the preset's ``training`` section, then the flags given."""
+    given = {f.name: getattr(namespace, f.name, None) for f in command_line_fields()}  # None: not given
+    given = {name: value for name, value in given.items() if value is not None}
+    name = given.get("preset", TrainingArguments.__dataclass_fields__["preset"].default)
+    try:
+        preset = read_preset(name)
+    except ValueError as error:
+        raise ValueError(f"--preset: {error}") from None
+    values = {**check_preset_training(preset.get("training", {}), f"--preset {name}"), **given}
+    values["config_overrides"] = parse_overrides(getattr(namespace, "set", []))
+    return TrainingArguments(**values)

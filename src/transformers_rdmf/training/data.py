@@ -1,0 +1,90 @@
+"""The datasets and loaders a run trains and evaluates on."""
+
+from __future__ import annotations
+
+from ..configuration_rdmf import RDMFConfig
+from ..dataset_specs import dataset_spec
+from ..feature_manifest import (
+    check_feature_folders,
+)
+from .arguments import TrainingArguments
+
+
+def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, trained_on: dict | None = None):
+    """A ``MomentFeatureDataset`` for ``split`` ("train" or "eval"), or None when the split has no data.
+
+    Feature folders with a manifest (``rdmf extract-features``) must agree with ``config``'s widths, the
+    clip length, and ``trained_on`` (a checkpoint's ``feature_manifest.json``).
+    """
+    from ..data import (
+        DomainQueryEncoder,
+        MomentFeatureDataset,
+        TextFeatureReader,
+        load_annotations,
+        load_youtube_highlights,
+        standard_video_reader,
+        tvsum_text_reader,
+        tvsum_video_reader,
+        youtube_highlights_video_reader,
+    )
+
+    annotations_path = args.train_annotations if split == "train" else args.eval_annotations
+    if args.dataset == "youtube_highlights":
+        annotations = load_youtube_highlights(
+            args.data_root, "train" if split == "train" else "val", args.domain
+        )
+        video = youtube_highlights_video_reader(args.data_root)
+        text = DomainQueryEncoder(dim=config.text_feature_dim)
+    elif annotations_path is None:
+        return None
+    elif args.dataset == "tvsum":
+        annotations = load_annotations(annotations_path, "tvsum", domain=args.domain)
+        video = tvsum_video_reader(args.data_root, audio=config.video_feature_dim == 4096)
+        text = tvsum_text_reader(args.data_root)
+    else:
+        clip_length = checked_clip_length(args, config, trained_on)
+        annotations = load_annotations(annotations_path, args.dataset, clip_length=clip_length)
+        video = standard_video_reader(args.video_feature_dirs)
+        text = TextFeatureReader(args.text_feature_dir, dim=config.text_feature_dim)
+    if len(annotations) == 0:
+        raise ValueError(
+            f"{split} split of {args.dataset} is empty (domain={args.domain!r}, file={annotations_path})"
+        )
+    dataset = MomentFeatureDataset(annotations, video, text)
+    dataset.check_lengths(args.max_clips)  # fails now, naming the file, rather than mid-epoch
+    return dataset
+
+
+def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on: dict | None) -> float | None:
+    """The clip length of a moment dataset's features, after checking their manifests (if any) agree."""
+    wanted = args.clip_length or (
+        None if args.dataset == "custom" else dataset_spec(args.dataset).clip_length
+    )
+    found = check_feature_folders(
+        args.video_feature_dirs,
+        args.text_feature_dir,
+        video_feature_dim=config.video_feature_dim,
+        text_feature_dim=config.text_feature_dim,
+        clip_length=wanted,
+        trained_on=trained_on,
+        expected_by=f"the model (preset {args.preset!r}, --dataset {args.dataset}, --clip_length {wanted})",
+    )
+    return wanted or found
+
+
+def build_loader(dataset, args: TrainingArguments, shuffle: bool):
+    from ..data import MomentRetrievalCollator, build_dataloader
+
+    return build_dataloader(
+        dataset,
+        args.batch_size,
+        shuffle=shuffle,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        collate_fn=MomentRetrievalCollator(max_clips=args.max_clips),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""Evaluation: predictions in the QVHighlights submission format, the dataset's official metrics, and
+``rdmf-evaluate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
+from ..feature_manifest import (
+    read_model_feature_signatures,
+)
+from ..modeling_rdmf import RDMFForMomentRetrieval
+from ..post_processing import post_process_moment_retrieval
+from .arguments import TrainingArguments, arguments_from_namespace, build_train_parser, check_before_training
+from .data import build_dataset, build_loader
+
+
+def predictions_for_batch(outputs, meta: list[dict], args: TrainingArguments) -> list[dict]:
+    """One QVHighlights-submission row per example: windows ``[start, end, score]`` and per-clip saliency."""
+    durations = [m["span_duration"] for m in meta]
+    moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
+    saliency = outputs.saliency_logits.detach().float().sigmoid().cpu()
+    rows = []
+    for item, windows, clip_saliency in zip(meta, moments, saliency):
+        rows.append(
+            {
+                "qid": item["qid"],
+                "query": item["query"],
+                "vid": item["vid"],
+                "pred_relevant_windows": [
+                    [round(w["start"], 4), round(w["end"], 4), round(w["score"], 6)] for w in windows
+                ],
+                "pred_saliency_scores": [round(float(s), 6) for s in clip_saliency[: item["num_clips"]]],
+            }
+        )
+    return rows
+
+
+def highlight_references(meta: list[dict]) -> list[dict]:
+    """Ground truth of highlight-only datasets from what the loader read (per-clip annotator scores)."""
+    return [
+        {"qid": m["qid"], "domain": m["domain"], "label": m["saliency_scores"].tolist()}
+        for m in meta
+        if m["saliency_scores"] is not None
+    ]
+
+
+@torch.no_grad()
+def run_evaluation(
+    model, loader, accelerator: Accelerator, args: TrainingArguments
+) -> tuple[list[dict], list[dict]]:
+    """Predictions (and highlight references) for every example of ``loader``, gathered exactly once."""
+    model.eval()
+    predictions, references = [], []
+    for batch in tqdm(
+        loader, desc="eval", disable=args.disable_progress_bar or not accelerator.is_local_main_process
+    ):
+        meta = batch.pop("meta")
+        batch.pop("labels")
+        outputs = model(**batch)
+        rows = predictions_for_batch(outputs, meta, args)
+        predictions.extend(accelerator.gather_for_metrics(rows, use_gather_object=True))
+        if args.dataset in HIGHLIGHT_DATASETS:
+            references.extend(
+                accelerator.gather_for_metrics(highlight_references(meta), use_gather_object=True)
+            )
+    model.train()
+    return predictions, references
+
+
+def compute_metrics(
+    dataset: str, predictions: list[dict], references: list[dict], annotations_path: str | None
+) -> dict:
+    """The dataset's official metrics, flattened to ``{name: value}`` (percent)."""
+    from ..metrics import (
+        evaluate_moment_retrieval,
+        evaluate_qvhighlights,
+        evaluate_tvsum,
+        evaluate_youtube_highlights,
+    )
+
+    evaluator = dataset_spec(dataset).evaluator
+    if evaluator in ("tvsum", "youtube_highlights"):
+        scores = (evaluate_tvsum if evaluator == "tvsum" else evaluate_youtube_highlights)(
+            predictions, references
+        )
+        headline = dataset_spec(dataset).headline_metric
+        return {headline: scores[headline], **{f"{headline}/{d}": v for d, v in scores["per_domain"].items()}}
+    ground_truth = reference_rows_for(predictions, annotations_path)
+    if evaluator == "qvhighlights":
+        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
+    if evaluator == "moment_retrieval+qvhighlights":  # QVHighlights' official MR part and R1/R5/mIoU
+        windows_only = [{k: v for k, v in p.items() if k != "pred_saliency_scores"} for p in predictions]
+        brief = evaluate_qvhighlights(windows_only, ground_truth)["brief"]
+        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}
+    return evaluate_moment_retrieval(predictions, ground_truth)
+
+
+def reference_rows_for(predictions: list[dict], annotations_path: str) -> list[dict]:
+    """The annotation rows of the predicted queries; prediction qids are set to the file's qid type."""
+    by_qid = {}
+    with open(annotations_path) as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                by_qid[str(row["qid"])] = row
+    rows = []
+    for prediction in predictions:
+        row = by_qid[str(prediction["qid"])]
+        prediction["qid"] = row["qid"]
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def evaluate_checkpoint(checkpoint: str, args: TrainingArguments) -> dict:
+    """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
+    check_before_training(args)
+    accelerator = Accelerator()
+    model = RDMFForMomentRetrieval.from_pretrained(checkpoint)
+    eval_set = build_dataset(args, "eval", model.config, read_model_feature_signatures(checkpoint))
+    if eval_set is None:
+        raise ValueError(
+            "nothing to evaluate: give --eval_annotations (or --data_root for YouTube Highlights)"
+        )
+    model, loader = accelerator.prepare(model, build_loader(eval_set, args, shuffle=False))
+    predictions, references = run_evaluation(model, loader, accelerator, args)
+    metrics = {}
+    if accelerator.is_main_process:
+        metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
+        write_jsonl(Path(args.output_dir) / "preds.jsonl", predictions)
+        (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    parser = build_train_parser()
+    parser.prog = "rdmf-evaluate"
+    parser.description = "Evaluate a checkpoint: predictions file + official metrics in --output_dir."
+    parser.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained")
+    try:
+        namespace = parser.parse_args(argv)
+        metrics = evaluate_checkpoint(namespace.checkpoint, arguments_from_namespace(namespace))
+    except (ValueError, FileNotFoundError, PermissionError, OSError) as error:
+        print(f"rdmf-evaluate: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=2))
+    return 0
