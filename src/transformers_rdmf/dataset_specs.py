@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 MOMENT_RETRIEVAL = "moment-retrieval"
 HIGHLIGHT_DETECTION = "highlight-detection"
+TASK_NAMES = {MOMENT_RETRIEVAL: "Moment Retrieval", HIGHLIGHT_DETECTION: "Highlight Detection"}
 MOMENT_RETRIEVAL_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
 
 
@@ -121,6 +122,7 @@ __all__ = [
     "HIGHLIGHT_DETECTION",
     "MOMENT_DATASETS",
     "MOMENT_RETRIEVAL",
+    "TASK_NAMES",
     "TVSUM_DOMAINS",
     "YOUTUBE_HIGHLIGHTS_DOMAINS",
     "DatasetSpec",
