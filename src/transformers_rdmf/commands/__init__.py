@@ -1,0 +1,71 @@
+"""The ``rdmf`` command line.
+
+``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
+moments and writes a PNG of the saliency over time with the moments shaded. For a highlight-only checkpoint
+(``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
+than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
+``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
+"""
+
+import argparse
+import sys
+
+from ..long_video import DEFAULT_WINDOW_CLIPS
+from .extract_features import add_extract_features_parser
+from .predict import run_predict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser(
+        "predict", help="a saved model on a video file (or its features) and a query"
+    )
+    predict.add_argument("--model", required=True, help="a folder with a saved model (and its processor)")
+    predict.add_argument("--video", help="a video file (needs a model with backbones and a processor)")
+    predict.add_argument(
+        "--features",
+        nargs="+",
+        help="pre-extracted clip features instead (.npz 'features' array or .npy); several files are "
+        "streams, each L2-normalised per clip, then concatenated (e.g. I3D rgb and flow)",
+    )
+    predict.add_argument("--query", required=True, help="the sentence to ground")
+    predict.add_argument(
+        "--text-features",
+        help="the query's token features (.npz 'last_hidden_state'), for models without a text tower",
+    )
+    predict.add_argument("--clip-length", type=float, help="seconds per feature row with --features")
+    predict.add_argument(
+        "--duration", type=float, help="the video's duration with --features (default: clips x length)"
+    )
+    predict.add_argument(
+        "--gt", type=float, nargs=2, metavar=("START", "END"), help="a ground-truth moment to draw"
+    )
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--nms", type=float, default=0.7, help="NMS IoU threshold")
+    predict.add_argument("--output", default="rdmf_prediction.png", help="the PNG to write")
+    predict.add_argument("--json", help="also write the moments and saliency as JSON here")
+    predict.add_argument(
+        "--window-clips",
+        type=int,
+        default=DEFAULT_WINDOW_CLIPS,
+        help="longer videos run in overlapping windows of this many clips (docs/inference.md)",
+    )
+    predict.set_defaults(handler=run_predict)
+    add_extract_features_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"rdmf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["build_parser", "main"]

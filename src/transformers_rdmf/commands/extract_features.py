@@ -1,0 +1,82 @@
+"""``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout."""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+
+def add_extract_features_parser(commands) -> None:
+    extract = commands.add_parser(
+        "extract-features", help="clip features of your videos (and query features) in the loaders' layout"
+    )
+    extract.add_argument(
+        "--videos", required=True, nargs="+", help="a folder of videos, a .txt list of paths, or video files"
+    )
+    extract.add_argument("--out", required=True, help="the output folder: one sub-folder per backbone")
+    extract.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["clip"],
+        help="any of: clip, swin3d_t, timm:MODEL_NAME (default: clip)",
+    )
+    extract.add_argument(
+        "--clip-model",
+        default="openai/clip-vit-base-patch32",
+        help="CLIP checkpoint (hub name or local folder) for the clip backbone and the query text",
+    )
+    extract.add_argument(
+        "--swin-weights", default="KINETICS400_V1", help="Swin3D_T_Weights name or a local state-dict file"
+    )
+    extract.add_argument(
+        "--timm-weights", help="a local weights file for timm:MODEL (default: timm's pretrained weights)"
+    )
+    extract.add_argument(
+        "--random-weights", action="store_true", help="random timm / Swin weights (pipeline checks only)"
+    )
+    extract.add_argument(
+        "--queries", help="a jsonl with qid and query per line: writes OUT/text/qid{qid}.npz"
+    )
+    extract.add_argument("--clip-length", type=float, default=2.0, help="seconds per clip (default 2)")
+    extract.add_argument("--frames-per-clip", type=int, default=1, help="frames sampled per clip (default 1)")
+    extract.add_argument("--batch-size", type=int, default=32, help="clips per backbone forward pass")
+    extract.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    extract.set_defaults(handler=run_extract_features)
+
+
+def run_extract_features(args: argparse.Namespace) -> None:
+    from ..feature_extraction import (
+        build_clip_encoder,
+        clip_text_encoder,
+        extract_query_features,
+        extract_video_features,
+    )
+
+    videos = args.videos[0] if len(args.videos) == 1 else args.videos
+    if args.queries is not None and not Path(args.queries).is_file():
+        raise FileNotFoundError(f"--queries: no file at {args.queries}")
+    timm_weights = False if args.random_weights else (args.timm_weights or True)
+    encoders = [
+        build_clip_encoder(
+            spec,
+            clip_weights=args.clip_model,
+            swin_weights=None if args.random_weights else args.swin_weights,
+            timm_pretrained=timm_weights,
+        )
+        for spec in args.backbones
+    ]
+    report = extract_video_features(
+        videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, args.device
+    )
+    folders = ", ".join(str(Path(args.out) / e.name) for e in encoders)
+    print(
+        f"videos: {len(report.written)} written ({len(report.redone)} of them redone: incomplete files), "
+        f"{len(report.skipped)} already complete; features in {folders}"
+    )
+    if args.queries is not None:
+        text = extract_query_features(
+            args.queries, Path(args.out) / "text", clip_text_encoder(args.clip_model), device=args.device
+        )
+        print(
+            f"queries: {len(text.written) + len(text.redone)} written, {len(text.skipped)} already complete"
+        )
