@@ -24,7 +24,7 @@ from transformers_rdmf.metrics.inputs import (
     ragged_numbers,
     require_ordered_windows,
 )
-from transformers_rdmf.metrics.qvhighlights import pad_ragged, temporal_iou_cross, to_percent
+from transformers_rdmf.metrics.windows import pad_ragged, temporal_iou_cross, to_percent
 
 __all__ = ["R1_THRESHOLDS", "R5_THRESHOLDS", "evaluate_moment_retrieval", "top_k_iou"]
 
