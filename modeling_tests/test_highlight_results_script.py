@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
+from transformers_rdmf import RDMFConfig
 from transformers_rdmf.data import load_annotations, load_youtube_highlights
+from transformers_rdmf.training import TrainingArguments, build_dataset
 
 from .conftest import REPO_ROOT
 
@@ -62,11 +64,18 @@ def test_youtube_folds_split_the_train_videos_only(script, shared_data, tmp_path
         "folds": 4,
     }
     data = script.data_arguments(job, tmp_path)
-    train = set(load_youtube_highlights(data["data_root"], "train", "parkour")["vid"])
-    held_out = set(load_youtube_highlights(data["data_root"], "val", "parkour")["vid"])
+    assert data["data_root"] == str(root)  # the real folder; only the split comes from the fold
+    train = set(load_youtube_highlights(root, "train", "parkour", splits_file=data["splits_file"])["vid"])
+    held_out = set(load_youtube_highlights(root, "val", "parkour", splits_file=data["splits_file"])["vid"])
     official_train = set(load_youtube_highlights(root, "train", "parkour")["vid"])
     assert train | held_out == official_train and not train & held_out
     assert len(held_out) == pytest.approx(len(official_train) / 4, abs=1)
+    # the training loop reads the fold through --splits_file: it trains on the kept, evaluates on the held out
+    args = TrainingArguments(output_dir=str(tmp_path / "run"), preset="youtube_highlights_i3d", domain="parkour",
+                             dataset="youtube_highlights", **data)  # fmt: skip
+    config = RDMFConfig.from_preset("youtube_highlights_i3d")
+    assert set(build_dataset(args, "train", config).annotations["vid"]) == train
+    assert set(build_dataset(args, "eval", config).annotations["vid"]) == held_out
 
 
 def test_fold_selection_reads_the_val_curve_at_the_best_held_out_epoch(script):
@@ -148,8 +157,8 @@ def test_youtube_joint_folds_hold_out_a_quarter_of_every_domain(script, shared_d
     job = {"dataset": "youtube_highlights", "data_root": str(root), "domain": None, "fold": 2, "folds": 4}
     data = script.data_arguments(job, tmp_path)
     for domain in script.domains_of("youtube_highlights"):
-        train = set(load_youtube_highlights(data["data_root"], "train", domain)["vid"])
-        held_out = set(load_youtube_highlights(data["data_root"], "val", domain)["vid"])
+        train = set(load_youtube_highlights(root, "train", domain, splits_file=data["splits_file"])["vid"])
+        held_out = set(load_youtube_highlights(root, "val", domain, splits_file=data["splits_file"])["vid"])
         official_train = set(load_youtube_highlights(root, "train", domain)["vid"])
         assert train | held_out == official_train and not train & held_out, domain
         assert len(held_out) == pytest.approx(len(official_train) / 4, abs=1), domain

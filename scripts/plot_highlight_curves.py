@@ -20,7 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from run_highlight_results import folds_of, held_out_curve  # noqa: E402  (this folder is on sys.path)
+from run_highlight_results import folds_of  # noqa: E402  (this folder is on sys.path)
+from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -44,7 +45,7 @@ def plot(results: dict, seed: int, output: Path) -> None:
         ax.plot(epochs[-1], val[-1], "s", color="tab:gray", ms=7, label="fixed schedule")
         folds = folds_of(run, list(results.values()))
         if folds:
-            held_out, chosen = held_out_curve(run, folds)
+            held_out, chosen = held_out_curve(run["curve"], [fold["curve"] for fold in folds])
             ax.plot(epochs[: len(held_out)], held_out, "--", color="tab:green", label="held-out train videos")
             ax.plot(epochs[chosen], val[chosen], "o", color="tab:green", ms=8, label="chosen on train folds")
         ax.set_title(run["domain"], fontsize=10)

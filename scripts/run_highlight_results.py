@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 
 from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
+from transformers_rdmf.training import selection
+from transformers_rdmf.training.selection import best_on_curve, fold_data_arguments, official_data_arguments
 
 VARIANTS = {
     "full": {},
@@ -115,7 +117,7 @@ def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dic
     """The job with its eval curve, the best point on it (earliest on ties) and its last point."""
     if not curve:
         raise RuntimeError(f"{job_key(job)}: no evaluation was logged")
-    best_step, best = max(curve, key=lambda point: (point[1], -point[0]))
+    best_step, best = best_on_curve(curve)
     return {
         **job,
         "best": best,
@@ -126,51 +128,12 @@ def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dic
     }
 
 
-def fold_split(items: list, fold: int, folds: int) -> tuple[list, list]:
-    """``(kept, held_out)``: every ``folds``-th item from the ``fold``-th is held out, in order."""
-    return (
-        [item for i, item in enumerate(items) if i % folds != fold],
-        [item for i, item in enumerate(items) if i % folds == fold],
-    )
-
-
 def data_arguments(job: dict, work: Path) -> dict:
     """``TrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
-    root = Path(job["data_root"])
-    fold = job.get("fold")
-    domains = domains_of(job["dataset"]) if job["domain"] is None else [job["domain"]]
-    if job["dataset"] == "tvsum":
-        train_file, eval_file = root / "tvsum_train_release.jsonl", root / "tvsum_val_release.jsonl"
-        if fold is not None:
-            rows = [line for line in train_file.read_text().splitlines() if line.strip()]
-            kept, held_out = [], []
-            for domain in domains:  # every folds-th train video of each domain, from the fold-th
-                in_domain = [line for line in rows if json.loads(line).get("domain") == domain]
-                domain_kept, domain_held_out = fold_split(in_domain, fold, job["folds"])
-                kept += domain_kept
-                held_out += domain_held_out
-            train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
-            train_file.write_text("\n".join(kept) + "\n")
-            eval_file.write_text("\n".join(held_out) + "\n")
-        return {
-            "data_root": str(root),
-            "train_annotations": str(train_file),
-            "eval_annotations": str(eval_file),
-        }
-    if fold is None:
-        return {"data_root": str(root)}
-    # YouTube Highlights reads its split from splits.json: a folder whose splits.json holds the fold
-    fold_root = work / "data"
-    fold_root.mkdir()
-    for name in ("video_features", "youtube_anno.json"):
-        (fold_root / name).symlink_to(root / name)
-    official = json.loads((root / "splits.json").read_text())
-    splits = {}
-    for domain in domains:
-        kept, held_out = fold_split(official[domain]["train"], fold, job["folds"])
-        splits[domain] = {"train": kept, "val": held_out}
-    (fold_root / "splits.json").write_text(json.dumps(splits))
-    return {"data_root": str(fold_root)}
+    if job.get("fold") is None:
+        return official_data_arguments(job["dataset"], job["data_root"])
+    domains = None if job["domain"] is None else [job["domain"]]
+    return fold_data_arguments(job["dataset"], job["data_root"], domains, job["fold"], job["folds"], work)
 
 
 def job_key(job: dict) -> str:
@@ -236,20 +199,9 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def held_out_curve(run: dict, folds: list[dict]) -> tuple[list[float], int]:
-    """The mean held-out score per evaluation over ``folds``, and the index of its best (earliest on ties).
-
-    ``folds`` are the runs trained on folds of the train videos (``folds_of``), evaluated at the same
-    epochs as ``run``; evaluations missing from any of them are left out.
-    """
-    length = min(len(run["curve"]), *(len(f["curve"]) for f in folds))
-    held_out = [statistics.mean(f["curve"][i][1] for f in folds) for i in range(length)]
-    return held_out, max(range(length), key=lambda i: (held_out[i], -i))
-
-
 def fold_selected(run: dict, folds: list[dict]) -> float:
     """The run's val score at the epoch count that scores best on held-out train videos."""
-    return run["curve"][held_out_curve(run, folds)[1]][1]
+    return selection.fold_selected(run["curve"], [fold["curve"] for fold in folds])
 
 
 def folds_of(run: dict, results: list[dict]) -> list[dict]:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from run_highlight_results import fold_split  # a sibling script: this folder is on sys.path
 from transformers_rdmf.data import load_annotations, tvsum_video_reader
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
+from transformers_rdmf.training.selection import fold_split
 
 
 def load_videos(root: Path, split: str) -> list[dict]:

@@ -354,26 +354,30 @@ def load_annotations(
     return _rows_to_dataset(rows, dataset)
 
 
-def load_youtube_highlights(root: str | Path, split: str, domain: str | None = None) -> datasets.Dataset:
+def load_youtube_highlights(
+    root: str | Path, split: str, domain: str | None = None, splits_file: str | Path | None = None
+) -> datasets.Dataset:
     """YouTube Highlights as in UMT's splits: ``splits.json`` (per domain train/val) + ``youtube_anno.json``.
 
     The query is the domain name; duration = frames / fps; a clip is a highlight when ``match > 0``;
-    clip length = duration / number of clips.
+    clip length = duration / number of clips. ``splits_file`` replaces ``root/splits.json`` (same form:
+    per domain ``{"train": [vid, ...], "val": [...]}``), e.g. with a fold of the train videos.
     """
     root = Path(root)
-    splits = json.loads((root / "splits.json").read_text())
+    splits_path = Path(splits_file) if splits_file is not None else root / "splits.json"
+    splits = json.loads(splits_path.read_text())
     annotations = json.loads((root / "youtube_anno.json").read_text())
     rows = []
     for name in sorted(splits):
         if domain is not None and name != domain:
             continue
         if split not in splits[name]:
-            raise KeyError(f"{root / 'splits.json'}: domain {name!r} has no split {split!r}")
+            raise KeyError(f"{splits_path}: domain {name!r} has no split {split!r}")
         for vid in splits[name][split]:
             entry = annotations.get(vid)
             where = _Where(root / "youtube_anno.json", None)
             if entry is None:
-                raise where.error(vid, "video listed in splits.json has no annotation")
+                raise where.error(vid, f"video listed in {splits_path.name} has no annotation")
             record = {
                 "qid": vid,
                 "vid": vid,

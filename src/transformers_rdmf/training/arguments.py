@@ -30,6 +30,8 @@ class TrainingArguments:
         video_feature_dirs: one folder per stream, ``{vid}.npz`` with ``features`` (moment datasets).
         text_feature_dir: ``qid{qid}.npz`` with ``last_hidden_state`` (moment datasets).
         data_root: the TVSum / YouTube Highlights folder (features, ``splits.json``).
+        splits_file: YouTube Highlights: a ``splits.json`` (per domain train/val lists) to use instead of
+            ``data_root``'s, e.g. a fold of the train videos (`training.selection.fold_data_arguments`).
         domain: train and evaluate on one category (TVSum, YouTube Highlights).
         clip_length: seconds per feature row (moment datasets); default: the features' manifest for
             ``custom``, else the dataset's usual clip length.
@@ -51,6 +53,7 @@ class TrainingArguments:
     video_feature_dirs: list[str] = field(default_factory=list)
     text_feature_dir: str | None = None
     data_root: str | None = None
+    splits_file: str | None = None
     domain: str | None = None
     clip_length: float | None = None
     learning_rate: float = 1e-4
@@ -86,6 +89,7 @@ def check_before_training(args: TrainingArguments) -> None:
     paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
     paths += [("--video_feature_dirs", d) for d in args.video_feature_dirs]
     paths += [("--text_feature_dir", args.text_feature_dir), ("--data_root", args.data_root)]
+    paths += [("--splits_file", args.splits_file)]
     for flag, path in paths:
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{flag}: {path} does not exist")

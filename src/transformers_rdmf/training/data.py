@@ -31,7 +31,7 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, train
     annotations_path = args.train_annotations if split == "train" else args.eval_annotations
     if args.dataset == "youtube_highlights":
         annotations = load_youtube_highlights(
-            args.data_root, "train" if split == "train" else "val", args.domain
+            args.data_root, "train" if split == "train" else "val", args.domain, splits_file=args.splits_file
         )
         video = youtube_highlights_video_reader(args.data_root)
         text = DomainQueryEncoder(dim=config.text_feature_dim)
