@@ -26,6 +26,7 @@ from transformers_rdmf.training import (
     PRESET_PROTOCOL_KEYS,
     TrainingArguments,
     arguments_from_namespace,
+    build_dataset,
     build_train_parser,
     check_preset_training,
     train_main,
@@ -216,3 +217,33 @@ def test_each_dataset_spec_names_a_preset_for_that_dataset_with_its_clip_length(
     assert {name for name, spec in ALL_DATASETS.items() if spec.domains} == set(HIGHLIGHT_DATASETS)
     with pytest.raises(ValueError, match="--dataset 'qvhighlight' is unknown; known: qvhighlights, "):
         dataset_spec("qvhighlight")
+
+
+def test_tvsum_audio_comes_from_the_preset_or_the_flag_and_must_fit_the_width(shared_data, tmp_path):
+    root = shared_data / "tvsum"
+    argv = [
+        "--output_dir",
+        str(tmp_path),
+        "--preset",
+        "tvsum_i3d",
+        "--data_root",
+        str(root),
+        "--domain",
+        "GA",
+    ]
+    argv += ["--train_annotations", str(root / "tvsum_train_release.jsonl")]
+    plain = arguments_from_namespace(build_train_parser().parse_args(argv))
+    assert plain.audio is None  # the preset's features.audio (false) decides
+    config = RDMFConfig.from_preset("tvsum_i3d")
+    assert build_dataset(plain, "train", config).video_reader.dim == 2048
+    wide = RDMFConfig.from_preset("tvsum_i3d", video_feature_dim=4096)
+    with pytest.raises(ValueError, match=r"video_feature_dim=4096, but the TVSum streams without audio are "
+                       r"i3d_rgb 1024 \+ i3d_opt 1024 = 2048 wide: --set video_feature_dim=2048, or --audio"):  # fmt: skip
+        build_dataset(plain, "train", wide)  # a width alone no longer switches audio on
+    with_audio = arguments_from_namespace(build_train_parser().parse_args([*argv, "--audio"]))
+    assert with_audio.audio is True
+    assert build_dataset(with_audio, "train", wide).video_reader.dim == 4096
+    with pytest.raises(
+        ValueError, match=r"with audio are i3d_rgb 1024 \+ i3d_opt 1024 \+ pann_audio 2048 = 4096"
+    ):
+        build_dataset(with_audio, "train", config)

@@ -10,21 +10,15 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..atomic import atomic_folder
-from ..dataset_specs import DatasetSpec
 from .card import CardInputs, build_model_card
 from .checkpoint import (
-    DATASETS,
     PROCESSOR_FILE_PATTERNS,
     Checkpoint,
-    Preset,
     PublishError,
     check_metrics,
     dataset_info,
-    eval_results_for,
     flatten_metrics,
     load_checked_model,
-    load_preset,
-    metrics_from_eval_results,
     read_checkpoint,
     read_metrics_file,
     training_command_of,
@@ -157,16 +151,4 @@ def push_folder(
     )
 
 
-__all__ = [
-    "DATASETS",
-    "DatasetSpec",
-    "Preset",
-    "PublishError",
-    "build_model_card",
-    "eval_results_for",
-    "flatten_metrics",
-    "load_preset",
-    "metrics_from_eval_results",
-    "publish_checkpoint",
-    "push_folder",
-]
+__all__ = ["publish_checkpoint", "push_folder"]

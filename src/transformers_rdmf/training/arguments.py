@@ -30,6 +30,8 @@ class TrainingArguments:
         video_feature_dirs: one folder per stream, ``{vid}.npz`` with ``features`` (moment datasets).
         text_feature_dir: ``qid{qid}.npz`` with ``last_hidden_state`` (moment datasets).
         data_root: the TVSum / YouTube Highlights folder (features, ``splits.json``).
+        audio: TVSum: read the PANN audio stream too (None: the preset's ``features.audio``); the config's
+            ``video_feature_dim`` must be the total width (4096 with audio).
         splits_file: YouTube Highlights: a ``splits.json`` (per domain train/val lists) to use instead of
             ``data_root``'s, e.g. a fold of the train videos (`training.selection.fold_data_arguments`).
         domain: train and evaluate on one category (TVSum, YouTube Highlights).
@@ -54,6 +56,7 @@ class TrainingArguments:
     text_feature_dir: str | None = None
     data_root: str | None = None
     splits_file: str | None = None
+    audio: bool | None = None
     domain: str | None = None
     clip_length: float | None = None
     learning_rate: float = 1e-4
@@ -170,7 +173,7 @@ def build_train_parser() -> HfArgumentParser:
     hints = typing.get_type_hints(TrainingArguments)
     view = dataclasses.make_dataclass(
         "TrainingCommandLine",
-        [(f.name, hints[f.name], _unset_default(f)) for f in command_line_fields()],
+        [(f.name, _flag_type(hints[f.name]), _unset_default(f)) for f in command_line_fields()],
     )
     parser = HfArgumentParser(
         view,
@@ -182,6 +185,11 @@ def build_train_parser() -> HfArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
     return parser
+
+
+def _flag_type(hint):
+    """The type HfArgumentParser reads a field's flag with: a boolean, optional or not, is a switch."""
+    return bool if hint in (bool, bool | None) else hint
 
 
 def _unset_default(item: dataclasses.Field) -> dataclasses.Field:

@@ -7,6 +7,7 @@ from ..dataset_specs import dataset_spec
 from ..feature_manifest import (
     check_feature_folders,
 )
+from ..presets import read_preset
 from .arguments import TrainingArguments
 
 
@@ -39,7 +40,7 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, train
         return None
     elif args.dataset == "tvsum":
         annotations = load_annotations(annotations_path, "tvsum", domain=args.domain)
-        video = tvsum_video_reader(args.data_root, audio=config.video_feature_dim == 4096)
+        video = tvsum_video_reader(args.data_root, audio=tvsum_audio(args, config))
         text = tvsum_text_reader(args.data_root)
     else:
         clip_length = checked_clip_length(args, config, trained_on)
@@ -53,6 +54,25 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, train
     dataset = MomentFeatureDataset(annotations, video, text)
     dataset.check_lengths(args.max_clips)  # fails now, naming the file, rather than mid-epoch
     return dataset
+
+
+def tvsum_audio(args: TrainingArguments, config: RDMFConfig) -> bool:
+    """Whether a TVSum run reads the PANN audio stream: ``--audio`` when given, else the preset's
+    ``features.audio``; the config's ``video_feature_dim`` must then be the streams' total width (the
+    preset's ``video_streams``, plus its ``optional_streams`` with audio), or the run stops naming both."""
+    features = read_preset(args.preset).get("features", {})
+    audio = bool(features.get("audio", False)) if args.audio is None else args.audio
+    streams = {**features.get("video_streams", {}), **(features.get("optional_streams", {}) if audio else {})}
+    width = sum(streams.values())
+    if streams and config.video_feature_dim != width:
+        parts = " + ".join(f"{name} {dim}" for name, dim in streams.items())
+        hint = "--set video_feature_dim=" + str(width)
+        raise ValueError(
+            f"video_feature_dim={config.video_feature_dim}, but the TVSum streams {'with' if audio else 'without'} "
+            f"audio are {parts} = {width} wide: {hint}"
+            + ("" if audio else ", or --audio for the audio stream")
+        )
+    return audio
 
 
 def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on: dict | None) -> float | None:
