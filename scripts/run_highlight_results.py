@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
-from transformers_rdmf.training import selection
+from transformers_rdmf.training import parse_overrides, selection
 from transformers_rdmf.training.selection import best_on_curve, fold_data_arguments, official_data_arguments
 
 VARIANTS = {
@@ -151,8 +151,7 @@ def result_keys(job: dict) -> list[str]:
 def run_sweep(args: argparse.Namespace) -> None:
     results_path = Path(args.results)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    overrides = dict(pair.split("=", 1) for pair in args.set)
-    overrides = {k: json.loads(v) for k, v in overrides.items()}
+    overrides = parse_overrides(args.set)
     jobs = [
         {
             "dataset": args.dataset,
@@ -165,7 +164,7 @@ def run_sweep(args: argparse.Namespace) -> None:
             "learning_rate": args.learning_rate,
             "batch_size": args.batch_size,
             "overrides": overrides,
-            "training": {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in args.train)},
+            "training": parse_overrides(args.train),
             "threads": max(1, (os.cpu_count() or 1) // args.jobs),
             "fold": fold,
             "folds": args.train_folds,
