@@ -16,7 +16,6 @@ from transformers_rdmf.data import (
 )
 from transformers_rdmf.feature_extraction import (
     ClipEncoder,
-    _ClipImageEmbeds,
     clip_image_encoder,
     clip_text_encoder,
     extract_query_features,
@@ -31,6 +30,7 @@ from transformers_rdmf.feature_manifest import (
     check_feature_folders,
     model_feature_signatures,
 )
+from transformers_rdmf.modeling_rdmf import RDMFClipVideoBackbone
 from transformers_rdmf.video_processing_rdmf import decode_video_clips, plan_clips, read_frame_timestamps
 
 from .test_video_backbones import TIMM_MODEL, tiny_clip_config, tiny_tokenizer
@@ -103,7 +103,7 @@ def test_clip_features_equal_the_models_own_backbone_on_the_processors_pixels(vi
     )  # fmt: skip
     model = RDMFModel(config).eval()
     encoder = clip_image_encoder(config=tiny_clip_config())
-    encoder.module = _ClipImageEmbeds(model.video_backbone.encoder)
+    encoder.module = RDMFClipVideoBackbone(encoder=model.video_backbone.encoder)  # the model's own tower
     extract_video_features([video], tmp_path, [encoder], frames_per_clip=2, batch_size=6, progress=False)
     processor = RDMFVideoProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, frames_per_clip=2

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .post_processing import post_process_moment_retrieval, temporal_nms
+from .post_processing import post_process_moment_retrieval, rank_spans
 from .video_processing_rdmf import plan_clips, read_frame_timestamps
 
 DEFAULT_WINDOW_CLIPS = 75
@@ -203,12 +203,7 @@ def merge_moments(moments: list[dict], top_k: int | None, nms_threshold: float |
         return []
     spans = torch.tensor([[m["start"], m["end"]] for m in moments], dtype=torch.float64)
     scores = torch.tensor([m["score"] for m in moments], dtype=torch.float64)
-    if nms_threshold is None:
-        order = torch.sort(scores, descending=True, stable=True).indices
-    else:
-        order = temporal_nms(spans, scores, nms_threshold)
-    order = order[:top_k] if top_k is not None else order
-    return [moments[int(i)] for i in order]
+    return [moments[int(i)] for i in rank_spans(spans, scores, top_k, nms_threshold)]
 
 
 __all__ = [

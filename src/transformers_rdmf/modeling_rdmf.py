@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import CLIPModel, CLIPTextModel, CLIPVisionModelWithProjection, PreTrainedModel
+from transformers import (
+    CLIPConfig,
+    CLIPModel,
+    CLIPTextModel,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    PreTrainedModel,
+)
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
@@ -313,15 +320,27 @@ class RDMFDecoder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-class RDMFClipVideoBackbone(nn.Module):
-    """CLIP's vision tower and projection: one image embedding per frame (``projection_dim`` wide)."""
+def clip_vision_config(clip: CLIPConfig) -> CLIPVisionConfig:
+    """CLIP's vision config with the projection width (a ``CLIPModel`` keeps it on the outer config)."""
+    vision = clip.vision_config
+    vision.projection_dim = clip.projection_dim
+    return vision
 
-    def __init__(self, config: RDMFConfig):
+
+class RDMFClipVideoBackbone(nn.Module):
+    """CLIP's vision tower and projection: one image embedding per frame (``projection_dim`` wide).
+
+    The model's video backbone, and the tower ``rdmf extract-features`` runs (``encoder``: pretrained
+    weights), so extracted features and raw-video inference embed frames with the same code.
+    """
+
+    def __init__(
+        self, config: RDMFConfig | None = None, encoder: CLIPVisionModelWithProjection | None = None
+    ):
         super().__init__()
-        clip = config.clip_backbone_config()
-        vision_config = clip.vision_config
-        vision_config.projection_dim = clip.projection_dim
-        self.encoder = CLIPVisionModelWithProjection(vision_config)
+        if encoder is None:
+            encoder = CLIPVisionModelWithProjection(clip_vision_config(config.clip_backbone_config()))
+        self.encoder = encoder
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``(frames, 3, height, width)`` -> ``(frames, projection_dim)``."""

@@ -29,6 +29,18 @@ def temporal_nms(spans: torch.Tensor, scores: torch.Tensor, iou_threshold: float
     return torch.tensor(keep, dtype=torch.long)
 
 
+def rank_spans(
+    spans: torch.Tensor, scores: torch.Tensor, top_k: int | None, nms_threshold: float | None
+) -> torch.Tensor:
+    """Indices of ``spans`` ``(n, 2)`` best first by ``scores`` ``(n,)`` (stable), with overlaps above
+    ``nms_threshold`` suppressed when it is set, cut to ``top_k`` (all when None)."""
+    if nms_threshold is None:
+        order = torch.sort(scores, descending=True, stable=True).indices
+    else:
+        order = temporal_nms(spans, scores, nms_threshold)
+    return order[:top_k] if top_k is not None else order
+
+
 def post_process_moment_retrieval(
     outputs, durations, top_k: int | None = 10, nms_threshold: float | None = None
 ) -> list[list[dict]]:
@@ -53,11 +65,7 @@ def post_process_moment_retrieval(
         if not duration > 0:
             raise ValueError(f"durations: each must be a positive number of seconds, got {duration!r}.")
         seconds = (span_cxw_to_xx(video_spans) * float(duration)).clamp(min=0, max=float(duration))
-        if nms_threshold is None:
-            keep = torch.sort(video_scores, descending=True, stable=True).indices
-        else:
-            keep = temporal_nms(seconds, video_scores, nms_threshold)
-        keep = keep[:top_k] if top_k is not None else keep
+        keep = rank_spans(seconds, video_scores, top_k, nms_threshold)
         results.append(
             [
                 {"start": float(seconds[i, 0]), "end": float(seconds[i, 1]), "score": float(video_scores[i])}
@@ -114,6 +122,7 @@ def top_clips(saliency: list[dict], top_k: int | None = 5) -> list[dict]:
 __all__ = [
     "post_process_highlights",
     "post_process_moment_retrieval",
+    "rank_spans",
     "temporal_nms",
     "top_clips",
     "warn_if_moment_head_untrained",

@@ -21,7 +21,6 @@ from .encoders import (
     VIDEO_EXTENSIONS,
     ClipEncoder,
     TextEncoder,
-    _ClipImageEmbeds,  # noqa: F401 (the tests use it)
     build_clip_encoder,
     clip_image_encoder,
     clip_text_encoder,

@@ -89,17 +89,6 @@ def preprocess_frames(
     return pixels["pixel_values_videos"][0].unflatten(0, (-1, frames_per_clip))
 
 
-class _ClipImageEmbeds(nn.Module):
-    """CLIP's vision tower and projection: ``(n, 3, h, w)`` -> ``(n, projection_dim)`` image embeddings."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.encoder(pixel_values=pixels).image_embeds
-
-
 def _processor(shortest_edge: int, crop: int, mean, std, resample=None) -> RDMFVideoProcessor:
     extra = {"resample": resample} if resample is not None else {}
     return RDMFVideoProcessor(
@@ -120,24 +109,24 @@ def clip_image_encoder(
         weights: a CLIP checkpoint (hub name or local folder) for ``from_pretrained``.
         config: instead, a `CLIPConfig` (or its dict) for a randomly initialised model (tests).
     """
-    from transformers import CLIPConfig, CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import CLIPConfig, CLIPVisionModelWithProjection
+
+    from ..modeling_rdmf import RDMFClipVideoBackbone, clip_vision_config
 
     if config is not None:
         clip = config if isinstance(config, CLIPConfig) else CLIPConfig(**config)
-        vision: CLIPVisionConfig = clip.vision_config
-        vision.projection_dim = clip.projection_dim
-        encoder, weights = CLIPVisionModelWithProjection(vision), "random"
+        encoder, weights = CLIPVisionModelWithProjection(clip_vision_config(clip)), "random"
     elif weights is not None:
-        clip = CLIPConfig.from_pretrained(weights)
-        vision = clip.vision_config
-        vision.projection_dim = clip.projection_dim  # a CLIPModel checkpoint keeps it on the outer config
+        vision = clip_vision_config(CLIPConfig.from_pretrained(weights))
         encoder = CLIPVisionModelWithProjection.from_pretrained(weights, config=vision)
     else:
         raise ValueError("clip_image_encoder: give weights (a CLIP checkpoint) or a config")
     size = encoder.config.image_size
     processor = _processor(size, size, RDMFVideoProcessor.image_mean, RDMFVideoProcessor.image_std)
     dim = encoder.config.projection_dim
-    return ClipEncoder(name, "clip", str(weights), _ClipImageEmbeds(encoder).eval(), dim, processor)
+    return ClipEncoder(
+        name, "clip", str(weights), RDMFClipVideoBackbone(encoder=encoder).eval(), dim, processor
+    )
 
 
 def swin3d_encoder(
