@@ -40,3 +40,10 @@ def test_the_graph_sees_imports_of_every_kind():
     assert "feature_extraction" in graph["long_video"]  # a lazy import inside a function
     assert "training.arguments" in graph["training.loop"]  # from .arguments import ..., in a subpackage
     assert "data.features" in graph["commands.predict"]  # from ..data.features import ...
+
+
+def test_no_module_outside_the_model_files_is_a_catch_all():
+    """About 400 lines at most outside the model's own files (which follow transformers' one-file layout)."""
+    model_files = set(LAYERS["the model (the trust_remote_code closure, flat)"])
+    sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
+    assert {name: n for name, n in sizes.items() if n > 400 and name not in model_files} == {}

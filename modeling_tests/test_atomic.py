@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.atomic import atomic_folder, atomic_write, atomic_write_json, atomic_write_text
-from transformers_rdmf.training import TrainingArguments, save_model
+from transformers_rdmf.training import RDMFTrainingArguments, save_model
 from transformers_rdmf.training import loop as training_loop
 
 from .test_modeling import tiny_config
@@ -66,7 +66,7 @@ def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
 
 def test_a_checkpoint_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     accelerator = SimpleNamespace(is_main_process=True, unwrap_model=lambda model: model)
-    args = TrainingArguments(output_dir=str(tmp_path), preset="clip_vit_b32", dataset="custom")
+    args = RDMFTrainingArguments(output_dir=str(tmp_path), preset="clip_vit_b32", dataset="custom")
     first = RDMFForMomentRetrieval(tiny_config())
     save_model("best", first, accelerator, args, {"MR-full-mAP": 10.0}, epoch=1)
     saved = load_file(tmp_path / "best" / "model.safetensors")

@@ -11,7 +11,7 @@ import pytest
 
 from transformers_rdmf import RDMFConfig
 from transformers_rdmf.data import load_annotations, load_youtube_highlights
-from transformers_rdmf.training import TrainingArguments, build_dataset
+from transformers_rdmf.training import RDMFTrainingArguments, build_dataset
 
 from .conftest import REPO_ROOT
 
@@ -71,7 +71,7 @@ def test_youtube_folds_split_the_train_videos_only(script, shared_data, tmp_path
     assert train | held_out == official_train and not train & held_out
     assert len(held_out) == pytest.approx(len(official_train) / 4, abs=1)
     # the training loop reads the fold through --splits_file: it trains on the kept, evaluates on the held out
-    args = TrainingArguments(output_dir=str(tmp_path / "run"), preset="youtube_highlights_i3d", domain="parkour",
+    args = RDMFTrainingArguments(output_dir=str(tmp_path / "run"), preset="youtube_highlights_i3d", domain="parkour",
                              dataset="youtube_highlights", **data)  # fmt: skip
     config = RDMFConfig.from_preset("youtube_highlights_i3d")
     assert set(build_dataset(args, "train", config).annotations["vid"]) == train

@@ -24,7 +24,7 @@ from transformers_rdmf.hub import DATASETS, load_preset
 from transformers_rdmf.presets import read_preset
 from transformers_rdmf.training import (
     PRESET_PROTOCOL_KEYS,
-    TrainingArguments,
+    RDMFTrainingArguments,
     arguments_from_namespace,
     build_dataset,
     build_train_parser,
@@ -203,7 +203,7 @@ def test_training_flags_are_typed_from_the_dataclass_and_override_the_preset():
     assert (args.batch_size, args.max_grad_norm, args.cpu) == (3, 0.5, True)  # int, float, bool
     assert args.video_feature_dirs == ["a", "b"]
     assert args.learning_rate == 0.001 and args.ema_decay == 0.99  # from the preset's training section
-    assert args.weight_decay == TrainingArguments(output_dir="o").weight_decay  # the dataclass default
+    assert args.weight_decay == RDMFTrainingArguments(output_dir="o").weight_decay  # the dataclass default
     assert args.config_overrides == {"hidden_size": 8, "fusion_type": "cross_attention"}
 
 

@@ -18,7 +18,7 @@ from transformers_rdmf import AutoModelForMomentRetrieval, RDMFForMomentRetrieva
 from transformers_rdmf.hub import DATASETS, PublishError, publish_checkpoint
 from transformers_rdmf.metrics import evaluate_moment_retrieval, evaluate_tvsum, evaluate_youtube_highlights
 from transformers_rdmf.training import (
-    TrainingArguments,
+    RDMFTrainingArguments,
     arguments_from_namespace,
     build_train_parser,
     compute_metrics,
@@ -396,7 +396,7 @@ def test_a_training_loop_checkpoint_publishes_with_its_own_arguments(
 ):
     """What ``rdmf-train`` leaves in ``best/``; the card's command gives back the same arguments."""
     preset = tiny_preset(tmp_path, dataset="custom")
-    args = TrainingArguments(
+    args = RDMFTrainingArguments(
         output_dir="runs/tiny", preset=str(preset), dataset=dataset, domain="BK" if dataset == "tvsum" else None,
         config_overrides={"hidden_size": 32, "fusion_type": "reaction_diffusion"}, learning_rate=0.001,
         video_feature_dirs=["features/a", "features/b"], mixed_precision="bf16", disable_progress_bar=True,
@@ -433,7 +433,7 @@ def test_card_says_whether_a_per_category_protocol_checkpoint_covers_one_categor
     preset.write_text(
         json.dumps({**json.loads(preset.read_text()), "training": {"dataset": "tvsum", "per_domain": True}})
     )
-    args = TrainingArguments(output_dir="runs/tiny", preset=str(preset), dataset="tvsum", domain=domain)
+    args = RDMFTrainingArguments(output_dir="runs/tiny", preset=str(preset), dataset="tvsum", domain=domain)
     best = tmp_path / "runs" / "best"
     trained_model.save_pretrained(best)
     (best / "preset.json").write_text(preset.read_text())

@@ -14,7 +14,7 @@ from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.data import random_temporal_crop
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
 from transformers_rdmf.training import (
-    TrainingArguments,
+    RDMFTrainingArguments,
     TrainingLoop,
     heads_trained_by,
     read_csv_log,
@@ -54,7 +54,7 @@ def tiny_flags(**extra) -> list[str]:
     return [*flags, "--disable_progress_bar", "--lr_scheduler", "linear", "--warmup_steps", "2"]
 
 
-def arguments(layout, output_dir, **overrides) -> TrainingArguments:
+def arguments(layout, output_dir, **overrides) -> RDMFTrainingArguments:
     values = dict(
         output_dir=str(output_dir),
         preset="clip_vit_b32",
@@ -70,7 +70,7 @@ def arguments(layout, output_dir, **overrides) -> TrainingArguments:
         warmup_steps=2,
         disable_progress_bar=True,
     )
-    return TrainingArguments(**{**values, **overrides})
+    return RDMFTrainingArguments(**{**values, **overrides})
 
 
 def final_weights(output_dir: Path) -> dict[str, torch.Tensor]:

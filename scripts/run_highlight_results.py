@@ -74,13 +74,13 @@ def run_one(job: dict) -> list[dict]:
     """
     import torch
 
-    from transformers_rdmf.training import TrainingArguments, read_csv_log, train
+    from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 
     torch.set_num_threads(job["threads"])
     with tempfile.TemporaryDirectory() as work:
         data = data_arguments(job, Path(work))
         output_dir = os.path.join(work, "run")
-        args = TrainingArguments(
+        args = RDMFTrainingArguments(
             output_dir=output_dir,
             preset=dataset_spec(job["dataset"]).preset,
             config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
@@ -129,7 +129,7 @@ def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dic
 
 
 def data_arguments(job: dict, work: Path) -> dict:
-    """``TrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
+    """``RDMFTrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
     if job.get("fold") is None:
         return official_data_arguments(job["dataset"], job["data_root"])
     domains = None if job["domain"] is None else [job["domain"]]
@@ -302,7 +302,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a TrainingArguments field for every run (e.g. ema_decay=0.99, weight_decay=0.01)",
+        help="a RDMFTrainingArguments field for every run (e.g. ema_decay=0.99, weight_decay=0.01)",
     )
     parser.add_argument("--tag", default="", help="a name for this recipe, shown beside the variant")
     parser.add_argument(

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from transformers_rdmf.data import TVSUM_DOMAINS
-from transformers_rdmf.training import TrainingArguments, read_csv_log, train
+from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 
 
 def common_arguments(args: argparse.Namespace) -> dict:
@@ -49,7 +49,7 @@ def joint_model(args: argparse.Namespace) -> tuple[Path, dict[str, float]]:
     folder = Path(args.work_dir) / f"joint_seed{args.seed}_epochs{args.joint_epochs}"
     if not (folder / "final" / "config.json").is_file():
         train(
-            TrainingArguments(
+            RDMFTrainingArguments(
                 output_dir=str(folder),
                 num_epochs=args.joint_epochs,
                 eval_every_epochs=args.joint_epochs,  # evaluation draws no random numbers: same training
@@ -68,7 +68,7 @@ def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
     output = Path(args.work_dir) / f"seed{args.seed}_lr{args.learning_rate}" / domain
     began = time.perf_counter()
     train(
-        TrainingArguments(
+        RDMFTrainingArguments(
             output_dir=str(output),
             num_epochs=args.epochs,
             eval_every_epochs=args.eval_every,

@@ -287,7 +287,7 @@ def training_command_of(checkpoint: Checkpoint, explicit: str | None) -> str | N
 
 
 def training_argv(args: Mapping) -> list[str]:
-    """``rdmf-train`` arguments for a ``TrainingArguments`` dict (unset, false and empty fields left out)."""
+    """``rdmf-train`` arguments for a ``RDMFTrainingArguments`` dict (unset, false and empty fields left out)."""
     argv = []
     for name, value in args.items():
         if name in NOT_REPLAYED or value is None or value is False or value in ([], {}):

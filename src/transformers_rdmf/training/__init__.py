@@ -11,7 +11,7 @@ loaders), `loop` (the run), `evaluation` (predictions and official metrics), `tr
 
 from .arguments import (
     PRESET_PROTOCOL_KEYS,
-    TrainingArguments,
+    RDMFTrainingArguments,
     arguments_from_namespace,
     build_train_parser,
     check_before_training,
@@ -28,7 +28,7 @@ __all__ = [
     "PRESET_PROTOCOL_KEYS",
     "CSVTracker",
     "TrainerState",
-    "TrainingArguments",
+    "RDMFTrainingArguments",
     "TrainingLoop",
     "arguments_from_namespace",
     "build_config",

@@ -1,4 +1,4 @@
-"""`TrainingArguments`, the ``rdmf-train`` command line (typed from the dataclass by ``HfArgumentParser``),
+"""`RDMFTrainingArguments`, the ``rdmf-train`` command line (typed from the dataclass by ``HfArgumentParser``),
 the preset's ``training`` section checked against it, and the checks that stop a run before it starts."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..presets import list_presets, read_preset
 
 
 @dataclass
-class TrainingArguments:
+class RDMFTrainingArguments:
     """Everything a run needs besides the model config; defaults follow the paper and Moment-DETR.
 
     Data (pick the fields of your dataset):
@@ -86,7 +86,7 @@ class TrainingArguments:
     cpu: bool = False
 
 
-def check_before_training(args: TrainingArguments) -> None:
+def check_before_training(args: RDMFTrainingArguments) -> None:
     """Stop at once, with a clear message, on what would otherwise fail mid-run."""
     dataset_spec(args.dataset)  # an unknown name stops here, listing the known ones
     paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
@@ -126,7 +126,7 @@ def check_before_training(args: TrainingArguments) -> None:
         raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
 
 
-def use_cpu(args: TrainingArguments) -> bool:
+def use_cpu(args: RDMFTrainingArguments) -> bool:
     """CPU when asked, or when launched as several processes on a machine without CUDA.
 
     ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) on a CPU-only
@@ -150,7 +150,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-# Keys a preset's ``training`` section may hold beside the `TrainingArguments` fields: facts about the
+# Keys a preset's ``training`` section may hold beside the `RDMFTrainingArguments` fields: facts about the
 # protocol that no run argument carries (read by publishing).
 PRESET_PROTOCOL_KEYS = {
     "per_domain": "one model per category (TVSum, YouTube Highlights), as their protocols"
@@ -159,18 +159,18 @@ COMMAND_LINE_ONLY = ("config_overrides",)  # given as --set KEY=VALUE
 
 
 def command_line_fields() -> list[dataclasses.Field]:
-    """The `TrainingArguments` fields that are flags of their own (``--name``)."""
-    return [f for f in dataclasses.fields(TrainingArguments) if f.name not in COMMAND_LINE_ONLY]
+    """The `RDMFTrainingArguments` fields that are flags of their own (``--name``)."""
+    return [f for f in dataclasses.fields(RDMFTrainingArguments) if f.name not in COMMAND_LINE_ONLY]
 
 
 def build_train_parser() -> HfArgumentParser:
-    """``rdmf-train``'s parser: one flag per `TrainingArguments` field, typed from its annotation by
+    """``rdmf-train``'s parser: one flag per `RDMFTrainingArguments` field, typed from its annotation by
     ``transformers.HfArgumentParser`` (``--name`` and ``--name-with-dashes``), plus ``--set KEY=VALUE``.
 
     A flag not given is None in the namespace, so that `arguments_from_namespace` can put the flags given
     on top of the preset's ``training`` section.
     """
-    hints = typing.get_type_hints(TrainingArguments)
+    hints = typing.get_type_hints(RDMFTrainingArguments)
     view = dataclasses.make_dataclass(
         "TrainingCommandLine",
         [(f.name, _flag_type(hints[f.name]), _unset_default(f)) for f in command_line_fields()],
@@ -205,27 +205,27 @@ def _unset_default(item: dataclasses.Field) -> dataclasses.Field:
 
 
 def check_preset_training(training: dict, source: str) -> dict:
-    """The preset's ``training`` values that are `TrainingArguments` fields; any key that is neither such a
+    """The preset's ``training`` values that are `RDMFTrainingArguments` fields; any key that is neither such a
     field nor a protocol key (`PRESET_PROTOCOL_KEYS`) is an error naming it."""
     fields = {f.name for f in command_line_fields()}
     unknown = sorted(set(training) - fields - set(PRESET_PROTOCOL_KEYS))
     if unknown:
         raise ValueError(
             f"{source}: unknown training key(s) {unknown}; a preset's training section holds "
-            f"TrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
+            f"RDMFTrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
         )
     return {key: value for key, value in training.items() if key in fields}
 
 
-def arguments_from_namespace(namespace: argparse.Namespace) -> TrainingArguments:
+def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArguments:
     """The dataclass defaults, then the preset's ``training`` section, then the flags given."""
     given = {f.name: getattr(namespace, f.name, None) for f in command_line_fields()}  # None: not given
     given = {name: value for name, value in given.items() if value is not None}
-    name = given.get("preset", TrainingArguments.__dataclass_fields__["preset"].default)
+    name = given.get("preset", RDMFTrainingArguments.__dataclass_fields__["preset"].default)
     try:
         preset = read_preset(name)
     except ValueError as error:
         raise ValueError(f"--preset: {error}") from None
     values = {**check_preset_training(preset.get("training", {}), f"--preset {name}"), **given}
     values["config_overrides"] = parse_overrides(getattr(namespace, "set", []))
-    return TrainingArguments(**values)
+    return RDMFTrainingArguments(**values)

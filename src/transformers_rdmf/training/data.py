@@ -8,10 +8,12 @@ from ..feature_manifest import (
     check_feature_folders,
 )
 from ..presets import read_preset
-from .arguments import TrainingArguments
+from .arguments import RDMFTrainingArguments
 
 
-def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, trained_on: dict | None = None):
+def build_dataset(
+    args: RDMFTrainingArguments, split: str, config: RDMFConfig, trained_on: dict | None = None
+):
     """A ``MomentFeatureDataset`` for ``split`` ("train" or "eval"), or None when the split has no data.
 
     Feature folders with a manifest (``rdmf extract-features``) must agree with ``config``'s widths, the
@@ -56,7 +58,7 @@ def build_dataset(args: TrainingArguments, split: str, config: RDMFConfig, train
     return dataset
 
 
-def tvsum_audio(args: TrainingArguments, config: RDMFConfig) -> bool:
+def tvsum_audio(args: RDMFTrainingArguments, config: RDMFConfig) -> bool:
     """Whether a TVSum run reads the PANN audio stream: ``--audio`` when given, else the preset's
     ``features.audio``; the config's ``video_feature_dim`` must then be the streams' total width (the
     preset's ``video_streams``, plus its ``optional_streams`` with audio), or the run stops naming both."""
@@ -75,7 +77,9 @@ def tvsum_audio(args: TrainingArguments, config: RDMFConfig) -> bool:
     return audio
 
 
-def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on: dict | None) -> float | None:
+def checked_clip_length(
+    args: RDMFTrainingArguments, config: RDMFConfig, trained_on: dict | None
+) -> float | None:
     """The clip length of a moment dataset's features, after checking their manifests (if any) agree."""
     wanted = args.clip_length or (
         None if args.dataset == "custom" else dataset_spec(args.dataset).clip_length
@@ -92,7 +96,7 @@ def checked_clip_length(args: TrainingArguments, config: RDMFConfig, trained_on:
     return wanted or found
 
 
-def build_loader(dataset, args: TrainingArguments, shuffle: bool):
+def build_loader(dataset, args: RDMFTrainingArguments, shuffle: bool):
     from ..data import MomentRetrievalCollator, build_dataloader
 
     return build_dataloader(

@@ -17,11 +17,16 @@ from ..feature_manifest import (
 )
 from ..modeling_rdmf import RDMFForMomentRetrieval
 from ..post_processing import post_process_moment_retrieval
-from .arguments import TrainingArguments, arguments_from_namespace, build_train_parser, check_before_training
+from .arguments import (
+    RDMFTrainingArguments,
+    arguments_from_namespace,
+    build_train_parser,
+    check_before_training,
+)
 from .data import build_dataset, build_loader
 
 
-def predictions_for_batch(outputs, meta: list[dict], args: TrainingArguments) -> list[dict]:
+def predictions_for_batch(outputs, meta: list[dict], args: RDMFTrainingArguments) -> list[dict]:
     """One QVHighlights-submission row per example: windows ``[start, end, score]`` and per-clip saliency."""
     durations = [m["span_duration"] for m in meta]
     moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
@@ -53,7 +58,7 @@ def highlight_references(meta: list[dict]) -> list[dict]:
 
 @torch.no_grad()
 def run_evaluation(
-    model, loader, accelerator: Accelerator, args: TrainingArguments
+    model, loader, accelerator: Accelerator, args: RDMFTrainingArguments
 ) -> tuple[list[dict], list[dict]]:
     """Predictions (and highlight references) for every example of ``loader``, gathered exactly once."""
     model.eval()
@@ -125,7 +130,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
             handle.write(json.dumps(row) + "\n")
 
 
-def evaluate_checkpoint(checkpoint: str, args: TrainingArguments) -> dict:
+def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
     check_before_training(args)
     accelerator = Accelerator()

@@ -28,7 +28,7 @@ from ..feature_manifest import (
 from ..modeling_rdmf import RDMFForMomentRetrieval
 from ..presets import preset_source
 from .arguments import (
-    TrainingArguments,
+    RDMFTrainingArguments,
     arguments_from_namespace,
     build_train_parser,
     check_before_training,
@@ -39,7 +39,7 @@ from .evaluation import compute_metrics, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState
 
 
-def build_config(args: TrainingArguments) -> RDMFConfig:
+def build_config(args: RDMFTrainingArguments) -> RDMFConfig:
     known = {f.name for f in dataclasses.fields(RDMFConfig)}
     unknown = sorted(set(args.config_overrides) - known)
     if unknown:
@@ -47,7 +47,7 @@ def build_config(args: TrainingArguments) -> RDMFConfig:
     return RDMFConfig.from_preset(args.preset, **args.config_overrides)
 
 
-def load_model(args: TrainingArguments, config: RDMFConfig) -> tuple[RDMFForMomentRetrieval, dict | None]:
+def load_model(args: RDMFTrainingArguments, config: RDMFConfig) -> tuple[RDMFForMomentRetrieval, dict | None]:
     """The model to train and the feature signatures it was trained on (None for a fresh model).
 
     A fresh model from ``config`` (the preset with ``--set``), or ``--model_name_or_path``'s checkpoint
@@ -107,7 +107,7 @@ def heads_trained_by(dataset: str, config: RDMFConfig, start: list[str] | None =
 
 
 def save_model(
-    folder: str, model, accelerator: Accelerator, args: TrainingArguments, metrics: dict, epoch: int
+    folder: str, model, accelerator: Accelerator, args: RDMFTrainingArguments, metrics: dict, epoch: int
 ) -> None:
     """``save_pretrained`` into ``output_dir/folder`` (``best`` or ``final``), with the preset, the
     arguments, the feature signatures and the metrics of that epoch beside it; written as a whole
@@ -127,7 +127,7 @@ def save_model(
     atomic_folder(Path(args.output_dir) / folder, fill)
 
 
-def train(args: TrainingArguments) -> dict:
+def train(args: RDMFTrainingArguments) -> dict:
     """Train; returns ``{"best_metric", "best_epoch", "global_step", "last_metrics"}``."""
     check_before_training(args)
     config = build_config(args)
@@ -216,7 +216,7 @@ class TrainingLoop:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     state: TrainerState
-    args: TrainingArguments
+    args: RDMFTrainingArguments
     total_steps: int
     progress: Any
     ema: ModelEmaV3 | None = None
@@ -273,7 +273,7 @@ class TrainingLoop:
 
 
 def evaluate_epoch(
-    model, eval_loader, accelerator, args: TrainingArguments, state: TrainerState, metric_name: str
+    model, eval_loader, accelerator, args: RDMFTrainingArguments, state: TrainerState, metric_name: str
 ) -> dict:
     predictions, references = run_evaluation(model, eval_loader, accelerator, args)
     metrics = {}
@@ -296,7 +296,7 @@ def evaluate_epoch(
     return metrics
 
 
-def should_stop_early(args: TrainingArguments, state: TrainerState) -> bool:
+def should_stop_early(args: RDMFTrainingArguments, state: TrainerState) -> bool:
     patience = args.early_stopping_patience
     return patience is not None and state.evaluations_without_improvement >= patience
 

@@ -10,7 +10,7 @@ at matters as much as the model. Three protocols read a run's eval curve (``[(st
   held-out ones choose the epoch (the best mean held-out score), read on the official run's curve; this
   never looks at the val videos either.
 
-`fold_data_arguments` gives the `TrainingArguments` data fields of a fold: every ``folds``-th train
+`fold_data_arguments` gives the `RDMFTrainingArguments` data fields of a fold: every ``folds``-th train
 video of each category, from the ``fold``-th, held out and used as the eval set.
 """
 
@@ -35,7 +35,7 @@ def fold_split(items: list, fold: int, folds: int) -> tuple[list, list]:
 
 
 def official_data_arguments(dataset: str, data_root: str | Path) -> dict:
-    """The `TrainingArguments` data fields of the official split (train on train, evaluate on val)."""
+    """The `RDMFTrainingArguments` data fields of the official split (train on train, evaluate on val)."""
     root = Path(data_root)
     if dataset == "tvsum":
         return {
@@ -49,7 +49,7 @@ def official_data_arguments(dataset: str, data_root: str | Path) -> dict:
 def fold_data_arguments(
     dataset: str, data_root: str | Path, domains: Sequence[str] | None, fold: int, folds: int, work: Path
 ) -> dict:
-    """The `TrainingArguments` data fields of train fold ``fold`` of ``folds``, files written under ``work``.
+    """The `RDMFTrainingArguments` data fields of train fold ``fold`` of ``folds``, files written under ``work``.
 
     For each of ``domains`` (every category when None), every ``folds``-th of its train videos from the
     ``fold``-th is held out: the run trains on the rest and evaluates on those; the val videos are not used.
