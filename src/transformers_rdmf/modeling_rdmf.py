@@ -7,6 +7,7 @@ DETR-style decoder with an IoU-confidence head returns ranked moments (eq. 13).
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -347,15 +348,27 @@ class RDMFClipVideoBackbone(nn.Module):
         return self.encoder(pixel_values=frames).image_embeds
 
 
+def create_timm_encoder(model_name: str, pretrained=False) -> nn.Module:
+    """A timm image model without classifier (``num_classes=0``: pooled features, ``num_features`` wide).
+
+    Args:
+        pretrained: False for random weights, True for timm's pretrained weights, or a local weights file.
+    """
+    import timm
+
+    overlay = {"file": str(pretrained)} if isinstance(pretrained, str | os.PathLike) else None
+    return timm.create_model(
+        model_name, pretrained=bool(pretrained), num_classes=0, pretrained_cfg_overlay=overlay
+    )
+
+
 class RDMFTimmVideoBackbone(nn.Module):
     """Any timm image model by name, pooled features without classifier (``num_features`` wide)."""
 
     def __init__(self, config: RDMFConfig):
         super().__init__()
-        import timm
-
         self.model_name = config.timm_model_name
-        self.encoder = timm.create_model(config.timm_model_name, pretrained=False, num_classes=0)
+        self.encoder = create_timm_encoder(config.timm_model_name)
         if self.encoder.num_features != config.video_feature_dim:
             raise ValueError(
                 f"RDMFConfig.video_feature_dim={config.video_feature_dim} is invalid: timm model "
@@ -551,12 +564,7 @@ class RDMFModel(RDMFPreTrainedModel):
             if self.text_backbone is not None:
                 self.text_backbone.encoder.load_state_dict(clip.text_model.state_dict())
         if timm_checkpoint and isinstance(self.video_backbone, RDMFTimmVideoBackbone):
-            import timm
-
-            overlay = {} if timm_checkpoint is True else {"file": str(timm_checkpoint)}
-            pretrained = timm.create_model(
-                self.config.timm_model_name, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay
-            )
+            pretrained = create_timm_encoder(self.config.timm_model_name, pretrained=timm_checkpoint)
             self.video_backbone.encoder.load_state_dict(pretrained.state_dict())
 
     def embed_video(self, pixel_values, pixel_mask, video_features):

@@ -171,10 +171,9 @@ def timm_encoder(model_name: str, pretrained: bool | str = True, name: str | Non
     """
     import timm
 
-    overlay = {"file": str(pretrained)} if isinstance(pretrained, (str, os.PathLike)) else {}
-    model = timm.create_model(
-        model_name, pretrained=bool(pretrained), num_classes=0, pretrained_cfg_overlay=overlay or None
-    )
+    from ..modeling_rdmf import create_timm_encoder
+
+    model = create_timm_encoder(model_name, pretrained)
     data = timm.data.resolve_data_config(model=model)
     crop = data["input_size"][-1]
     processor = _processor(round(crop / data.get("crop_pct", 1.0)), crop, data["mean"], data["std"])
