@@ -395,6 +395,12 @@ class RDMFClipTextBackbone(nn.Module):
 VIDEO_BACKBONE_CLASSES = {"clip": RDMFClipVideoBackbone, "timm": RDMFTimmVideoBackbone}
 
 
+def average_frame_embeddings(backbone: nn.Module, frames: torch.Tensor, frames_per_clip: int) -> torch.Tensor:
+    """``(clips * frames_per_clip, 3, h, w)`` clip-major -> ``(clips, dim)``: each frame through ``backbone``,
+    averaged over its clip's frames (the clip feature of an image backbone)."""
+    return backbone(frames).unflatten(0, (-1, frames_per_clip)).mean(dim=1)
+
+
 def embed_clips(
     backbone: nn.Module, pixel_values: torch.Tensor, clip_mask: torch.Tensor, normalize: bool
 ) -> torch.Tensor:
@@ -412,7 +418,7 @@ def embed_clips(
     batch, clips, frames_per_clip = pixel_values.shape[:3]
     valid = clip_mask.bool()
     frames = pixel_values[valid].flatten(0, 1)  # (valid clips * frames_per_clip, 3, h, w)
-    embeddings = backbone(frames).unflatten(0, (-1, frames_per_clip)).mean(dim=1)
+    embeddings = average_frame_embeddings(backbone, frames, frames_per_clip)
     if normalize:
         embeddings = nn.functional.normalize(embeddings, dim=-1)
     features = embeddings.new_zeros(batch, clips, embeddings.shape[-1])

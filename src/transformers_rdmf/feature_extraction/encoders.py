@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from transformers.video_processing_utils import BaseVideoProcessor
 
+from ..modeling_rdmf import average_frame_embeddings
 from ..video_processing_rdmf import (
     RDMFVideoProcessor,
 )
@@ -70,7 +71,7 @@ class ClipEncoder:
         if self.temporal:
             features = self.module(pixels.transpose(1, 2))
         else:
-            features = self.module(pixels.flatten(0, 1)).unflatten(0, (-1, frames_per_clip)).mean(dim=1)
+            features = average_frame_embeddings(self.module, pixels.flatten(0, 1), frames_per_clip)
         return features.float().cpu()
 
 
