@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
+from transformers_rdmf.cli import build_parser
 from transformers_rdmf.cli import main as rdmf_main
 from transformers_rdmf.post_processing import (
     post_process_highlights,
@@ -174,3 +175,12 @@ def test_cli_runs_as_a_module(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "top clips by saliency (seconds):" in result.stdout
     assert json.loads((tmp_path / "out.json").read_text())["top_clips"][0]["rank"] == 1
+
+
+def test_flags_answer_to_dashes_and_underscores_as_rdmf_train_does():
+    parser = build_parser()
+    base = ["predict", "--model", "m", "--features", "f.npy", "--query", "q"]
+    dashed = parser.parse_args([*base, "--top-k", "3", "--clip-length", "2", "--window-clips", "9"])
+    underscored = parser.parse_args([*base, "--top_k", "3", "--clip_length", "2", "--window_clips", "9"])
+    assert vars(dashed) == vars(underscored)
+    assert (underscored.top_k, underscored.clip_length, underscored.window_clips) == (3, 2.0, 9)

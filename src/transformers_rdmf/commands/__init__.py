@@ -15,10 +15,19 @@ from .extract_features import add_extract_features_parser
 from .predict import run_predict
 
 
+class FlagParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose ``--long-flag`` also answers to ``--long_flag``, as ``rdmf-train``'s flags
+    (``HfArgumentParser``) answer to both spellings; sub-command parsers inherit it."""
+
+    def add_argument(self, *names, **kwargs):
+        underscored = [
+            "--" + name[2:].replace("-", "_") for name in names if name.startswith("--") and "-" in name[2:]
+        ]
+        return super().add_argument(*names, *underscored, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = FlagParser(prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser(
         "predict", help="a saved model on a video file (or its features) and a query"
