@@ -15,7 +15,7 @@ from transformers_rdmf.data import (
     standard_video_reader,
 )
 from transformers_rdmf.feature_extraction import (
-    ClipEncoder,
+    VideoEncoder,
     clip_image_encoder,
     clip_text_encoder,
     extract_query_features,
@@ -166,7 +166,7 @@ def test_loading_features_that_disagree_with_the_model_names_both_values(extract
 
 def test_a_timm_image_model_by_name(video, tmp_path):
     encoder = timm_encoder(TIMM_MODEL, pretrained=False)
-    assert isinstance(encoder, ClipEncoder) and encoder.backbone == f"timm:{TIMM_MODEL}"
+    assert isinstance(encoder, VideoEncoder) and encoder.backbone == f"timm:{TIMM_MODEL}"
     extract_video_features([video], tmp_path, [encoder], batch_size=8, progress=False)
     features = np.load(tmp_path / f"timm_{TIMM_MODEL}" / "charades.npz")["features"]
     assert features.shape == (CHARADES_CLIPS, encoder.feature_dim)

@@ -46,7 +46,7 @@ def add_extract_features_parser(commands) -> None:
 
 def run_extract_features(args: argparse.Namespace) -> None:
     from ..feature_extraction import (
-        build_clip_encoder,
+        build_video_encoder,
         clip_text_encoder,
         extract_query_features,
         extract_video_features,
@@ -57,7 +57,7 @@ def run_extract_features(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"--queries: no file at {args.queries}")
     timm_weights = False if args.random_weights else (args.timm_weights or True)
     encoders = [
-        build_clip_encoder(
+        build_video_encoder(
             spec,
             clip_weights=args.clip_model,
             swin_weights=None if args.random_weights else args.swin_weights,

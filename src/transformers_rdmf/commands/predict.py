@@ -28,7 +28,7 @@ SALIENCY_MEANING = (
 )
 
 
-def load_clip_features(path: Path, key: str = "features", argument: str = "--features") -> torch.Tensor:
+def load_feature_rows(path: Path, key: str = "features", argument: str = "--features") -> torch.Tensor:
     """One video's clip features (or a query's token features) from a ``.npz`` (array ``key``) or ``.npy``,
     L2-normalised per row, as the data loaders read them (`data.features.read_array`, `l2_normalize`).
 
@@ -57,7 +57,7 @@ def load_feature_streams(paths: list[Path]) -> torch.Tensor:
     Returns:
         ``(clips, sum of widths)`` float32.
     """
-    streams = [load_clip_features(path) for path in paths]
+    streams = [load_feature_rows(path) for path in paths]
     rows = [stream.shape[0] for stream in streams]
     if max(rows) - min(rows) > 1:
         raise ValueError(f"--features: the streams have {rows} clips; they must agree (to within one)")
@@ -259,7 +259,7 @@ def _as_video_argument():
 
 def _query_inputs(args, config, processor, query: str) -> dict:
     if args.text_features is not None:
-        text = load_clip_features(
+        text = load_feature_rows(
             Path(args.text_features), key="last_hidden_state", argument="--text-features"
         )
         if text.shape[1] != config.text_feature_dim:

@@ -19,9 +19,9 @@ files and manifests), `videos` and `queries` (the two drivers).
 
 from .encoders import (
     VIDEO_EXTENSIONS,
-    ClipEncoder,
     TextEncoder,
-    build_clip_encoder,
+    VideoEncoder,
+    build_video_encoder,
     clip_image_encoder,
     clip_text_encoder,
     preprocess_frames,
@@ -35,10 +35,10 @@ from .videos import extract_video_features, list_videos
 
 __all__ = [
     "VIDEO_EXTENSIONS",
-    "ClipEncoder",
+    "VideoEncoder",
     "ExtractionReport",
     "TextEncoder",
-    "build_clip_encoder",
+    "build_video_encoder",
     "clip_image_encoder",
     "clip_text_encoder",
     "extract_query_features",

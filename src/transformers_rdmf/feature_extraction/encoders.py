@@ -31,7 +31,7 @@ KINETICS_MEAN, KINETICS_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass
-class ClipEncoder:
+class VideoEncoder:
     """A backbone that turns the sampled frames of clips into one feature row per clip.
 
     Attributes:
@@ -103,7 +103,7 @@ def _processor(shortest_edge: int, crop: int, mean, std, resample=None) -> RDMFV
 
 def clip_image_encoder(
     weights: str | None = "openai/clip-vit-base-patch32", config=None, name: str = "clip"
-) -> ClipEncoder:
+) -> VideoEncoder:
     """CLIP's vision tower + projection (the frames' image embeddings, ``projection_dim`` wide).
 
     Args:
@@ -125,7 +125,7 @@ def clip_image_encoder(
     size = encoder.config.image_size
     processor = _processor(size, size, RDMFVideoProcessor.image_mean, RDMFVideoProcessor.image_std)
     dim = encoder.config.projection_dim
-    return ClipEncoder(
+    return VideoEncoder(
         name, "clip", str(weights), RDMFClipVideoBackbone(encoder=encoder).eval(), dim, processor
     )
 
@@ -136,7 +136,7 @@ def swin3d_encoder(
     image_size: int = 224,
     shortest_edge: int = 256,
     **model_kwargs,
-) -> ClipEncoder:
+) -> VideoEncoder:
     """torchvision's Video Swin-T (Kinetics-400): a clip's frames together, pooled to 768 features.
 
     Args:
@@ -161,10 +161,10 @@ def swin3d_encoder(
     dim = model.head.in_features
     model.head = nn.Identity()
     processor = _processor(shortest_edge, image_size, KINETICS_MEAN, KINETICS_STD)
-    return ClipEncoder(name, "swin3d_t", str(weights), model.eval(), dim, processor, temporal=True)
+    return VideoEncoder(name, "swin3d_t", str(weights), model.eval(), dim, processor, temporal=True)
 
 
-def timm_encoder(model_name: str, pretrained: bool | str = True, name: str | None = None) -> ClipEncoder:
+def timm_encoder(model_name: str, pretrained: bool | str = True, name: str | None = None) -> VideoEncoder:
     """Any timm image model by name: pooled features without classifier (``num_features`` wide).
 
     Args:
@@ -185,7 +185,7 @@ def timm_encoder(model_name: str, pretrained: bool | str = True, name: str | Non
             f"timm:{model_name}.{model.pretrained_cfg.get('tag') or 'default'}" if pretrained else "random"
         )
     folder = name or f"timm_{model_name.replace('/', '_')}"
-    return ClipEncoder(folder, f"timm:{model_name}", weights, model.eval(), model.num_features, processor)
+    return VideoEncoder(folder, f"timm:{model_name}", weights, model.eval(), model.num_features, processor)
 
 
 @dataclass
@@ -236,9 +236,9 @@ def clip_text_encoder(
     return TextEncoder("clip_text", str(weights), model.eval(), tokenizer, model.config.hidden_size)
 
 
-def build_clip_encoder(
+def build_video_encoder(
     spec: str, *, clip_weights: str, swin_weights: str | None, timm_pretrained
-) -> ClipEncoder:
+) -> VideoEncoder:
     """``clip``, ``swin3d_t`` or ``timm:MODEL`` -> its encoder (the command line's ``--backbones``)."""
     if spec == "clip":
         return clip_image_encoder(clip_weights)

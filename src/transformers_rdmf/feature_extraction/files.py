@@ -17,7 +17,7 @@ from ..feature_manifest import (
     signature,
     write_json_atomically,
 )
-from .encoders import ClipEncoder
+from .encoders import VideoEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _open_stream_manifest(folder: Path, expected: dict) -> dict:
     return manifest
 
 
-def _video_manifest(encoder: ClipEncoder, clip_length: float, frames_per_clip: int) -> dict:
+def _video_manifest(encoder: VideoEncoder, clip_length: float, frames_per_clip: int) -> dict:
     return {
         "format": MANIFEST_FORMAT,
         "kind": "video",

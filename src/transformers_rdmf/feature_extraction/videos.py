@@ -20,7 +20,7 @@ from ..video_processing_rdmf import (
     plan_clips,
     read_frame_timestamps,
 )
-from .encoders import VIDEO_EXTENSIONS, ClipEncoder
+from .encoders import VIDEO_EXTENSIONS, VideoEncoder
 from .files import (
     ExtractionReport,
     _open_stream_manifest,
@@ -72,7 +72,7 @@ def list_videos(videos: str | os.PathLike | Iterable[str | os.PathLike]) -> list
 def extract_video_features(
     videos,
     out_dir: str | os.PathLike,
-    encoders: Sequence[ClipEncoder],
+    encoders: Sequence[VideoEncoder],
     clip_length: float = 2.0,
     frames_per_clip: int = 1,
     batch_size: int = 32,
@@ -138,7 +138,7 @@ def extract_video_features(
     return report
 
 
-def _encode_video(path, pts, sampling: ClipSampling, encoders: list[ClipEncoder], batch_size: int):
+def _encode_video(path, pts, sampling: ClipSampling, encoders: list[VideoEncoder], batch_size: int):
     """Per encoder, ``(clips, feature_dim)`` float32 for the whole video, computed a batch of clips at a time."""
     frames_per_clip = sampling.frame_indices.shape[1]
     parts: list[list[torch.Tensor]] = [[] for _ in encoders]
