@@ -443,6 +443,26 @@ def test_card_says_whether_a_per_category_protocol_checkpoint_covers_one_categor
         publish_checkpoint(best, best / "metrics.json", tmp_path / "repo") / "README.md"
     )
     limitations = card.text.split("## Limitations")[1].split("## ")[0]
+    assert "moment head was not trained" not in card.text  # not recorded: the card does not claim either way
     one_model_for_all = "this checkpoint is one model trained on every category's train videos at once"
     assert (one_model_for_all in limitations) == (domain is None)
     assert ("covers what its training arguments name" in limitations) == (domain is not None)
+
+
+def test_card_of_a_highlight_only_checkpoint_says_its_moment_head_was_not_trained(
+    trained_model, shared_data, tmp_path
+):
+    preset = tiny_preset(tmp_path, dataset="tvsum")
+    best = tmp_path / "runs" / "best"
+    trained_model.config.trained_heads = ["saliency"]
+    try:
+        trained_model.save_pretrained(best)
+    finally:
+        trained_model.config.trained_heads = None
+    (best / "preset.json").write_text(preset.read_text())
+    (best / "metrics.json").write_text(json.dumps(_training_loop_metrics("tvsum", shared_data)))
+    card, _, _ = load_card_metrics(
+        publish_checkpoint(best, best / "metrics.json", tmp_path / "repo") / "README.md"
+    )
+    summary = card.text.split("## Results")[0]
+    assert '**Its moment head was not trained** (`trained_heads: ["saliency"]` in `config.json`)' in summary

@@ -64,6 +64,13 @@ def _summary_section(inputs: CardInputs, info: DatasetSpec) -> str:
         f"video {tasks}: from a video's pre-extracted clip features and a query's token features it "
         "predicts ranked moments (normalised `(center, width)` spans with scores) and a saliency score per clip."
     )
+    heads = inputs.checkpoint.config.get("trained_heads")
+    if heads is not None and "moments" not in heads:
+        text += (
+            f"\n\n**Its moment head was not trained** (`trained_heads: {json.dumps(heads)}` in `config.json`): "
+            "use its per-clip saliency (highlight detection); the moments it outputs come from untrained "
+            "weights, and `rdmf predict` shows its top clips instead."
+        )
     if preset is not None:
         text += f"\n\nPreset `{preset.name}`: {preset.description}"
     return text
