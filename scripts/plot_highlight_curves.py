@@ -20,8 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from run_highlight_results import folds_of  # noqa: E402  (this folder is on sys.path)
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
+from transformers_rdmf.training.sweep import folds_of  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
