@@ -76,6 +76,7 @@ def test_the_wheel_carries_every_preset_and_evaluate_module(wheel_install):
         assert f"transformers_rdmf/hub_configs/{preset}.json" in names
     for module in EVALUATE_MODULES:
         assert f"transformers_rdmf/metrics/evaluate_modules/{module}/{module}.py" in names
+    assert "transformers_rdmf/hub/model_card_template.md" in names  # publishing renders it
     assert not any(name.startswith(("modeling_tests/", "scripts/", "examples/")) for name in names)
 
 
