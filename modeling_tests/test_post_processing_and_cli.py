@@ -87,16 +87,17 @@ def test_top_clips_rank_by_saliency_and_ties_keep_clip_order():
 
 def test_moments_of_an_untrained_moment_head_come_with_a_warning():
     out = outputs([[[0.5, 0.2]]], [[0.5]])
-    for recorded in (None, ["saliency", "moments", "iou"]):
+    expected = {"start": 4.0, "end": 6.0, "score": 0.5}  # (0.5, 0.2) of 10 s: 4 to 6 s
+    for recorded, warned in ((None, 0), (["saliency", "moments", "iou"], 0), (["saliency"], 1)):
         out.trained_heads = recorded
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            post_process_moment_retrieval(out, [10.0])
-    out.trained_heads = ["saliency"]
-    with pytest.warns(
-        UserWarning, match=r"moment head was not trained \(config.trained_heads=\['saliency'\]\)"
-    ):
-        post_process_moment_retrieval(out, [10.0])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            moments = post_process_moment_retrieval(out, [10.0])
+        assert len(moments) == 1 and len(moments[0]) == 1
+        assert moments[0][0] == pytest.approx(expected)  # the moments themselves do not change
+        assert len(caught) == warned, (recorded, [str(w.message) for w in caught])
+    assert caught[0].category is UserWarning
+    assert "moment head was not trained (config.trained_heads=['saliency'])" in str(caught[0].message)
 
 
 def test_the_model_passes_its_trained_heads_to_its_outputs():
