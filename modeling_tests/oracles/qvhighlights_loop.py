@@ -11,12 +11,11 @@ import itertools
 
 from transformers_rdmf.metrics.qvhighlights import (
     LENGTH_RANGES,
-    MAP_THRESHOLDS,
     MAX_PREDICTED_WINDOWS,
     R1_THRESHOLDS,
     SALIENCY_LEVELS,
-    to_percent,
 )
+from transformers_rdmf.metrics.windows import MAP_THRESHOLDS, to_percent
 
 __all__ = ["detection_ap_loop", "evaluate_qvhighlights_loop", "ranking_ap_loop"]
 

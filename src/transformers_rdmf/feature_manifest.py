@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from .atomic import atomic_write_json
 
@@ -29,11 +28,6 @@ TEXT_SIGNATURE_FIELDS = ("backbone", "weights", "feature_dim")
 
 class FeatureManifestError(ValueError):
     """Features whose manifest disagrees with what the model (or the extraction run) expects."""
-
-
-def write_json_atomically(path: Path, value: Any) -> None:
-    """Write JSON through `atomic.atomic_write_json`, so a reader never sees half a file."""
-    atomic_write_json(path, value)
 
 
 def read_manifest(folder: str | Path) -> dict | None:
@@ -94,7 +88,7 @@ def write_model_feature_signatures(
     """Save the training features' signatures beside a saved model (nothing when they have no manifest)."""
     signatures = model_feature_signatures(video_dirs, text_dir)
     if signatures is not None:
-        write_json_atomically(Path(model_dir) / MODEL_MANIFEST_NAME, signatures)
+        atomic_write_json(Path(model_dir) / MODEL_MANIFEST_NAME, signatures)
 
 
 def read_model_feature_signatures(model_dir: str | Path) -> dict | None:

@@ -25,11 +25,6 @@ VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".m
 KINETICS_MEAN, KINETICS_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-# ---------------------------------------------------------------------------------------------
-# Backbones
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass
 class VideoEncoder:
     """A backbone that turns the sampled frames of clips into one feature row per clip.

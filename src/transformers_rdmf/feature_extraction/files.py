@@ -8,22 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, atomic_write_json
 from ..feature_manifest import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     read_manifest,
     require_agreement,
     signature,
-    write_json_atomically,
 )
 from .encoders import VideoEncoder
 
 logger = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------
-# Writing and checking feature files
-# ---------------------------------------------------------------------------------------------
 
 
 def write_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
@@ -63,7 +58,7 @@ def _open_stream_manifest(folder: Path, expected: dict) -> dict:
     manifest = read_manifest(folder)
     if manifest is None:
         manifest = {**expected, "videos" if expected["kind"] == "video" else "queries": {}}
-        write_json_atomically(folder / MANIFEST_NAME, manifest)
+        atomic_write_json(folder / MANIFEST_NAME, manifest)
         return manifest
     require_agreement(
         manifest,

@@ -16,10 +16,6 @@ from ..video_processing_rdmf import (
 
 logger = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------------------------
-# Decoding a batch of clips at a time
-# ---------------------------------------------------------------------------------------------
-
 
 def iter_clip_frames(
     path: str | os.PathLike, pts: np.ndarray, sampling: ClipSampling, clips_per_batch: int

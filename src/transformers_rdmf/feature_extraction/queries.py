@@ -9,20 +9,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_json
 from ..data.annotations import AnnotationError, read_jsonl
 from ..feature_manifest import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
-    write_json_atomically,
 )
 from .encoders import TextEncoder
 from .files import ExtractionReport, _open_stream_manifest, feature_file_is_complete, write_npz_atomically
 
 logger = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------
-# Queries
-# ---------------------------------------------------------------------------------------------
 
 
 def read_queries(path: str | os.PathLike) -> list[tuple[str, str]]:
@@ -86,5 +82,5 @@ def extract_query_features(
         for (qid, _), (tokens, pooled) in zip(chunk, encoder.encode([q for _, q in chunk])):
             write_npz_atomically(out_dir / f"qid{qid}.npz", last_hidden_state=tokens, pooler_output=pooled)
             manifest["queries"][qid] = int(tokens.shape[0])
-        write_json_atomically(out_dir / MANIFEST_NAME, manifest)
+        atomic_write_json(out_dir / MANIFEST_NAME, manifest)
     return report

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_json
 from ..feature_manifest import (
     MANIFEST_NAME,
-    write_json_atomically,
 )
 from ..video_processing_rdmf import (
     ClipSampling,
@@ -31,10 +31,6 @@ from .files import (
 from .frames import iter_clip_frames
 
 logger = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------
-# Videos
-# ---------------------------------------------------------------------------------------------
 
 
 def list_videos(videos: str | os.PathLike | Iterable[str | os.PathLike]) -> list[tuple[str, Path]]:
@@ -133,7 +129,7 @@ def extract_video_features(
         for index, array in zip(todo, features):
             write_npz_atomically(folders[index] / f"{vid}.npz", features=array)
             manifests[index]["videos"][vid] = {"clips": sampling.num_clips, "duration": sampling.duration}
-            write_json_atomically(folders[index] / MANIFEST_NAME, manifests[index])
+            atomic_write_json(folders[index] / MANIFEST_NAME, manifests[index])
         report.written.append(vid)
     return report
 

@@ -28,33 +28,23 @@ from transformers_rdmf.metrics.inputs import (
     ragged_numbers,
     require_ordered_windows,
 )
-from transformers_rdmf.metrics.windows import (  # noqa: F401 (re-exported: the tests and the oracle use them)
+from transformers_rdmf.metrics.windows import (
     MAP_THRESHOLDS,
     average_precision_per_query,
     first_window_iou,
     pad_ragged,
-    sorted_average_precision,
-    temporal_iou_cross,
-    temporal_iou_hull,
     to_percent,
-    valid_windows_first,
     windows_in_range,
 )
 
 __all__ = [
     "LENGTH_RANGES",
-    "MAP_THRESHOLDS",
     "R1_THRESHOLDS",
     "SALIENCY_LEVELS",
-    "average_precision_per_query",
     "evaluate_qvhighlights",
-    "first_window_iou",
     "highlight_average_precision",
     "highlight_hit_at_one",
     "main",
-    "temporal_iou_cross",
-    "temporal_iou_hull",
-    "to_percent",
 ]
 
 R1_THRESHOLDS = tuple(float(f"{t:.2f}") for t in np.linspace(0.3, 0.95, 14))

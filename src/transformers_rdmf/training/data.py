@@ -107,8 +107,3 @@ def build_loader(dataset, args: RDMFTrainingArguments, shuffle: bool):
         num_workers=args.num_workers,
         collate_fn=MomentRetrievalCollator(max_clips=args.max_clips),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------
