@@ -119,8 +119,8 @@ def _run_model(model, inputs: "PredictInputs", args):
     """``(moments, saliency, windows)`` of one video: one pass, or windows for a long one (windows None
     otherwise). A highlight-only checkpoint's moments are computed but not shown, so its warning is muted."""
     with warnings.catch_warnings():
-        if model.config.moment_head_trained is False:
-            warnings.simplefilter("ignore", UserWarning)
+        if model.config.moment_head_trained is False:  # only this warning: the others still show
+            warnings.filterwarnings("ignore", message="this checkpoint's moment head was not trained")
         if inputs.long_video is not None:
             result = predict_long_video(
                 model,
