@@ -11,18 +11,10 @@ which prints its tables. Options after ``--`` are passed to every topic.
 
 import argparse
 import importlib
-import platform
 import sys
 from pathlib import Path
 
 TOPICS = ("model", "metrics", "data", "video", "scale")
-
-
-def describe_machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    return f"{platform.node()} | {cpu} | torch {torch.__version__} | threads {torch.get_num_threads()}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topics", default=",".join(TOPICS), help=f"comma-separated subset of {TOPICS}")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    print(f"machine: {describe_machine()}\n")
+    import torch
+
+    from benchmark_utils import describe_machine
+
+    print(f"machine: {describe_machine(torch.get_num_threads())}\n")
     for topic in args.topics.split(","):
         topic = topic.strip()
         if topic not in TOPICS:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark_utils import child_pids, proc_field_bytes
 from transformers_rdmf.data import (
     MomentFeatureDataset,
     TextFeatureReader,
@@ -52,43 +53,19 @@ def write_synthetic_features(folder: Path, annotations, seed: int = 0) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*.npz"))
 
 
-def _status_bytes(pid: int, field: str, name: str = "status") -> int:
-    """A ``kB`` field of ``/proc/<pid>/status`` (VmRSS, VmHWM) or ``smaps_rollup`` (Pss), in bytes."""
-    try:
-        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _child_pids() -> list[int]:
-    parent, children = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                children.append(int(entry.name))
-    return children
-
-
 def memory_now() -> dict[str, int]:
     """Bytes: main and workers' resident memory now, their peaks, and the proportional total (PSS).
 
     RSS counts the pages the forked workers share with the main process once per process; PSS splits
     shared pages between them, so ``pss_total`` is what the job costs the machine.
     """
-    main, workers = os.getpid(), _child_pids()
+    main, workers = os.getpid(), child_pids()
     return {
-        "main_rss": _status_bytes(main, "VmRSS"),
-        "main_peak": _status_bytes(main, "VmHWM"),
-        "workers_rss": sum(_status_bytes(pid, "VmRSS") for pid in workers),
-        "worker_peak": max((_status_bytes(pid, "VmHWM") for pid in workers), default=0),
-        "pss_total": sum(_status_bytes(pid, "Pss", "smaps_rollup") for pid in (main, *workers)),
+        "main_rss": proc_field_bytes(main, "VmRSS"),
+        "main_peak": proc_field_bytes(main, "VmHWM"),
+        "workers_rss": sum(proc_field_bytes(pid, "VmRSS") for pid in workers),
+        "worker_peak": max((proc_field_bytes(pid, "VmHWM") for pid in workers), default=0),
+        "pss_total": sum(proc_field_bytes(pid, "Pss", "smaps_rollup") for pid in (main, *workers)),
     }
 
 

@@ -1,25 +1,75 @@
-"""Timing and table helpers shared by the benchmark topics (``scripts/benchmark_<topic>.py``)."""
+"""Timing, memory and table helpers shared by the benchmark topics (``scripts/benchmark_<topic>.py``)."""
 
+import os
+import platform
+import re
 import statistics
 import time
+from pathlib import Path
+
+
+def timed(fn) -> float:
+    """Wall-clock seconds of one call of ``fn()``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def median_seconds(fn, repeats: int = 15, warmup: int = 3) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(fn) for _ in range(repeats))
 
 
 def print_table(title: str, header: tuple[str, ...], rows: list[tuple]) -> None:
-    """A right-aligned text table under ``title``."""
+    """A text table under ``title``: the first column left-aligned, the others right-aligned."""
     print(title)
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     for line in (header, tuple("-" * w for w in widths), *rows):
-        print("  " + " | ".join(str(x).rjust(w) for x, w in zip(line, widths)))
+        cells = [str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(zip(line, widths))]
+        print("  " + " | ".join(cells))
     print()
+
+
+def describe_machine(threads: int) -> str:
+    """Host, CPU model, cores, memory, torch version, threads and the load averages, on one line."""
+    import torch
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    cpu = model.group(1) if model else (platform.processor() or platform.machine())
+    return (
+        f"{platform.node()} | {cpu} | {os.cpu_count()} cores | {memory:.0f} GiB | torch {torch.__version__} | "
+        f"threads {threads} | load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+def proc_field_bytes(pid: int, field: str, name: str = "status") -> int:
+    """A ``kB`` field of ``/proc/<pid>/status`` (VmRSS, VmHWM) or ``smaps_rollup`` (Pss), in bytes; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak_memory() -> None:
+    """Reset this process's ``VmHWM`` (its resident-memory high-water mark) to its current RSS."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def child_pids() -> list[int]:
+    """The process ids whose parent is this process (a DataLoader's workers, say)."""
+    parent, children = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(entry.name))
+    return children
