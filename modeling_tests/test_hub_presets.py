@@ -1,5 +1,6 @@
 """hub_configs/: every preset builds a valid model, and its documented features agree with the data loaders."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from transformers_rdmf.training import (
     build_dataset,
     build_train_parser,
     check_preset_training,
+    command_line_for,
     train_main,
 )
 
@@ -205,6 +207,33 @@ def test_training_flags_are_typed_from_the_dataclass_and_override_the_preset():
     assert args.learning_rate == 0.001 and args.ema_decay == 0.99  # from the preset's training section
     assert args.weight_decay == RDMFTrainingArguments(output_dir="o").weight_decay  # the dataclass default
     assert args.config_overrides == {"hidden_size": 8, "fusion_type": "cross_attention"}
+
+
+def test_the_rebuilt_command_line_gives_back_every_argument_over_any_preset(tmp_path):
+    """`command_line_for` is the parser's inverse: switches the preset turns on come back off, values the
+    preset sets come back as the run had them, and what no flag can say is an error naming the field."""
+    preset = read_preset("tvsum_i3d")
+    preset["training"].update({"audio": True, "cpu": True, "max_steps": 7, "max_grad_norm": 0.3})
+    path = tmp_path / "preset.json"
+    path.write_text(json.dumps(preset))
+    from_preset = arguments_from_namespace(
+        build_train_parser().parse_args(["--output_dir", "runs/x", "--preset", str(path)])
+    )
+    args = dataclasses.replace(
+        from_preset, audio=False, cpu=False, max_steps=9, max_grad_norm=0.1, learning_rate=3e-4 / 7,
+        video_feature_dirs=["a", "b c"], config_overrides={"hidden_size": 16, "fusion_type": "cross_attention"},
+        disable_progress_bar=True,
+    )  # fmt: skip
+    values = dataclasses.asdict(args)
+    argv = command_line_for(values)
+    assert ["--audio", "false"] == argv[argv.index("--audio") : argv.index("--audio") + 2]
+    assert "--disable_progress_bar" not in argv  # how the run was shown, not what it trained
+    replayed = arguments_from_namespace(build_train_parser().parse_args(argv))
+    assert replayed == dataclasses.replace(args, disable_progress_bar=False)  # exact: repr floats parse back
+    with pytest.raises(
+        ValueError, match=r"max_steps=None cannot be given on the command line over the preset's 7"
+    ):
+        command_line_for({**values, "max_steps": None})
 
 
 def test_each_dataset_spec_names_a_preset_for_that_dataset_with_its_clip_length():

@@ -6,6 +6,7 @@ neither the source tree nor its ``hub_configs/`` can be reached: every preset, e
 ``rdmf predict`` on the shipped checkpoint must work from the installed files alone.
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -153,6 +154,7 @@ LIGHT_IMPORTS = textwrap.dedent(
     from transformers_rdmf.metrics import evaluate_moment_retrieval, evaluate_qvhighlights, evaluate_tvsum
     from transformers_rdmf.metrics import evaluate_youtube_highlights, read_jsonl
     import transformers_rdmf.metrics.evaluate_schemas  # what the evaluate modules import of this package
+    import transformers_rdmf.training.sweep  # a sweep's --report (folds, tables)
     from transformers_rdmf.metrics.qvhighlights import main
     try:
         main(["--submission_path", "missing.jsonl", "--gt_path", "missing.jsonl", "--save_path", "out.json"])
@@ -174,12 +176,14 @@ def test_the_package_and_its_metrics_import_neither_torch_nor_transformers(tmp_p
     assert "error: [Errno 2] No such file or directory: 'missing.jsonl'" in result.stderr  # the CLI ran
 
 
-def test_every_top_level_name_resolves():
-    import transformers_rdmf
-
-    assert sorted(transformers_rdmf.__all__) == sorted(transformers_rdmf._LAZY_NAMES)
-    for name in transformers_rdmf.__all__:
-        assert getattr(transformers_rdmf, name).__name__ == name
-    assert set(transformers_rdmf.__all__) <= set(dir(transformers_rdmf))
+@pytest.mark.parametrize("package", ["transformers_rdmf", "transformers_rdmf.training"])
+def test_every_lazy_name_resolves(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(module._LAZY_NAMES)
+    for name in module.__all__:
+        value = getattr(module, name)
+        assert getattr(value, "__name__", name) == name  # constants (PRESET_PROTOCOL_KEYS) have no name
+        assert value is getattr(importlib.import_module(f"{package}.{module._LAZY_NAMES[name]}"), name)
+    assert set(module.__all__) <= set(dir(module))
     with pytest.raises(AttributeError, match="has no attribute 'RDMFNothing'"):
-        transformers_rdmf.RDMFNothing  # noqa: B018
+        module.RDMFNothing  # noqa: B018

@@ -22,7 +22,6 @@ from .checkpoint import (
     load_preset,
     metrics_from_eval_results,
     read_checkpoint,
-    training_argv,
 )
 from .publish import publish_checkpoint, push_folder
 
@@ -40,5 +39,4 @@ __all__ = [
     "publish_checkpoint",
     "push_folder",
     "read_checkpoint",
-    "training_argv",
 ]

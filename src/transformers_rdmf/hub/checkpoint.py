@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import shlex
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,6 @@ PROCESSOR_FILE_PATTERNS = (
     "tokenization_*.py",
 )
 ARCHITECTURES = ("RDMFForMomentRetrieval", "RDMFModel")
-# Training arguments that describe how a run was continued, not what it was.
-NOT_REPLAYED = ("resume_from_checkpoint", "disable_progress_bar")
 
 
 class PublishError(ValueError):
@@ -283,21 +282,14 @@ def training_command_of(checkpoint: Checkpoint, explicit: str | None) -> str | N
         return shlex.join(map(str, command))
     if command or "output_dir" not in args:
         return command
-    return shlex.join(["rdmf-train", *training_argv(args)])
+    from ..training.arguments import command_line_for
 
-
-def training_argv(args: Mapping) -> list[str]:
-    """``rdmf-train`` arguments for a ``RDMFTrainingArguments`` dict (unset, false and empty fields left out)."""
-    argv = []
-    for name, value in args.items():
-        if name in NOT_REPLAYED or value is None or value is False or value in ([], {}):
-            continue
-        if name == "config_overrides":
-            argv += [item for key, val in value.items() for item in ("--set", f"{key}={json.dumps(val)}")]
-        elif value is True:
-            argv.append(f"--{name}")
-        elif isinstance(value, list):
-            argv += [f"--{name}", *map(str, value)]
-        else:
-            argv += [f"--{name}", str(value)]
-    return argv
+    try:
+        return shlex.join(["rdmf-train", *command_line_for(args)])
+    except (
+        ValueError
+    ) as error:  # the card then points to training_args.json rather than print a wrong command
+        warnings.warn(
+            f"{checkpoint.folder / 'training_args.json'}: no training command is shown: {error}", stacklevel=2
+        )
+        return None

@@ -6,29 +6,47 @@ sharded, evaluation gathers every prediction exactly once, and ``--resume_from_c
 with the same data order, optimiser, scheduler and random state.
 
 Modules: `arguments` (what a run is given, and the checks before it starts), `data` (datasets and
-loaders), `loop` (the run), `evaluation` (predictions and official metrics), `tracking` (logs and state).
+loaders), `loop` (the run), `evaluation` (predictions and official metrics), `tracking` (logs and state),
+`selection` and `sweep` (fold protocols and result sweeps). Names load on first use, so that
+``import transformers_rdmf.training.selection`` (a sweep's ``--report``) costs no torch.
 """
 
-from .arguments import (
-    PRESET_PROTOCOL_KEYS,
-    RDMFTrainingArguments,
-    arguments_from_namespace,
-    build_train_parser,
-    check_before_training,
-    check_preset_training,
-    parse_overrides,
-    use_cpu,
-)
-from .data import build_dataset, build_loader
-from .evaluation import compute_metrics, evaluate_checkpoint, evaluate_main, run_evaluation
-from .loop import TrainingLoop, build_config, heads_trained_by, load_model, save_model, train, train_main
-from .tracking import CSVTracker, TrainerState, read_csv_log
+import importlib
+from typing import TYPE_CHECKING
 
+# name -> the submodule that defines it
+_LAZY_NAMES = {
+    "PRESET_PROTOCOL_KEYS": "arguments",
+    "RDMFTrainingArguments": "arguments",
+    "arguments_from_namespace": "arguments",
+    "build_train_parser": "arguments",
+    "check_before_training": "arguments",
+    "check_preset_training": "arguments",
+    "command_line_for": "arguments",
+    "parse_overrides": "arguments",
+    "use_cpu": "arguments",
+    "build_dataset": "data",
+    "build_loader": "data",
+    "compute_metrics": "evaluation",
+    "evaluate_checkpoint": "evaluation",
+    "evaluate_main": "evaluation",
+    "run_evaluation": "evaluation",
+    "TrainingLoop": "loop",
+    "build_config": "loop",
+    "heads_trained_by": "loop",
+    "load_model": "loop",
+    "save_model": "loop",
+    "train": "loop",
+    "train_main": "loop",
+    "CSVTracker": "tracking",
+    "TrainerState": "tracking",
+    "read_csv_log": "tracking",
+}
 __all__ = [
-    "PRESET_PROTOCOL_KEYS",
     "CSVTracker",
-    "TrainerState",
+    "PRESET_PROTOCOL_KEYS",
     "RDMFTrainingArguments",
+    "TrainerState",
     "TrainingLoop",
     "arguments_from_namespace",
     "build_config",
@@ -37,6 +55,7 @@ __all__ = [
     "build_train_parser",
     "check_before_training",
     "check_preset_training",
+    "command_line_for",
     "compute_metrics",
     "evaluate_checkpoint",
     "evaluate_main",
@@ -49,4 +68,35 @@ __all__ = [
     "train",
     "train_main",
     "use_cpu",
-]
+]  # the keys of _LAZY_NAMES (a test checks)
+
+
+def __getattr__(name: str):
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+if TYPE_CHECKING:
+    from .arguments import (
+        PRESET_PROTOCOL_KEYS,
+        RDMFTrainingArguments,
+        arguments_from_namespace,
+        build_train_parser,
+        check_before_training,
+        check_preset_training,
+        command_line_for,
+        parse_overrides,
+        use_cpu,
+    )
+    from .data import build_dataset, build_loader
+    from .evaluation import compute_metrics, evaluate_checkpoint, evaluate_main, run_evaluation
+    from .loop import TrainingLoop, build_config, heads_trained_by, load_model, save_model, train, train_main
+    from .tracking import CSVTracker, TrainerState, read_csv_log

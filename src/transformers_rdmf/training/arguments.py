@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from transformers import HfArgumentParser
-
 from ..dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
 from ..presets import list_presets, read_preset
 
@@ -132,6 +129,8 @@ def use_cpu(args: RDMFTrainingArguments) -> bool:
     ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) on a CPU-only
     machine then trains with the gloo backend; Accelerate alone would run N unrelated processes.
     """
+    import torch
+
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return args.cpu or (several and not torch.cuda.is_available())
 
@@ -163,13 +162,15 @@ def command_line_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(RDMFTrainingArguments) if f.name not in COMMAND_LINE_ONLY]
 
 
-def build_train_parser() -> HfArgumentParser:
+def build_train_parser():
     """``rdmf-train``'s parser: one flag per `RDMFTrainingArguments` field, typed from its annotation by
     ``transformers.HfArgumentParser`` (``--name`` and ``--name-with-dashes``), plus ``--set KEY=VALUE``.
 
     A flag not given is None in the namespace, so that `arguments_from_namespace` can put the flags given
     on top of the preset's ``training`` section.
     """
+    from transformers import HfArgumentParser  # here, so that a sweep's --report loads no transformers
+
     hints = typing.get_type_hints(RDMFTrainingArguments)
     view = dataclasses.make_dataclass(
         "TrainingCommandLine",
@@ -229,3 +230,54 @@ def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArgum
     values = {**check_preset_training(preset.get("training", {}), f"--preset {name}"), **given}
     values["config_overrides"] = parse_overrides(getattr(namespace, "set", []))
     return RDMFTrainingArguments(**values)
+
+
+# Arguments that say how a run was continued or shown, not what it trained: left out of a rebuilt command.
+NOT_REPLAYED = ("resume_from_checkpoint", "disable_progress_bar")
+
+
+def command_line_for(values: dict[str, Any]) -> list[str]:
+    """The ``rdmf-train`` arguments that give back ``values`` (an `RDMFTrainingArguments` as a dict, as
+    ``training_args.json`` holds it) through `build_train_parser` and `arguments_from_namespace`.
+
+    Only the fields that differ from what the dataclass and the preset's ``training`` section give are
+    written; a boolean is ``--name`` or ``--name false``. The result is parsed back and compared, so a
+    field the command line cannot express (None where the preset sets a value) is a ``ValueError`` naming
+    it, never a command that trains something else. Fields in `NOT_REPLAYED` keep their defaults.
+    """
+    known = {f.name for f in dataclasses.fields(RDMFTrainingArguments)}
+    wanted = {key: value for key, value in values.items() if key in known and key not in NOT_REPLAYED}
+    argv = [
+        "--output_dir",
+        str(wanted["output_dir"]),
+        "--preset",
+        str(wanted.get("preset", "")) or _DEFAULT_PRESET,
+    ]
+    base = dataclasses.asdict(arguments_from_namespace(build_train_parser().parse_args(argv)))
+    for name, value in wanted.items():
+        if name in ("output_dir", "preset", "config_overrides") or value == base[name]:
+            continue
+        if value is None:
+            raise ValueError(
+                f"{name}=None cannot be given on the command line over the preset's {base[name]!r}"
+            )
+        argv += _flag_tokens(name, value)
+    for key, value in wanted.get("config_overrides", {}).items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    replayed = dataclasses.asdict(arguments_from_namespace(build_train_parser().parse_args(argv)))
+    differing = sorted(name for name, value in wanted.items() if replayed[name] != value)
+    if differing:
+        raise ValueError(f"the command line cannot give back {differing}: {argv}")
+    return argv
+
+
+_DEFAULT_PRESET = RDMFTrainingArguments.__dataclass_fields__["preset"].default
+
+
+def _flag_tokens(name: str, value: Any) -> list[str]:
+    """``--name VALUE`` in the form the parser reads back (floats by ``repr``, lists as several values)."""
+    if isinstance(value, bool):
+        return [f"--{name}"] if value else [f"--{name}", "false"]
+    if isinstance(value, list):
+        return [f"--{name}", *map(str, value)]
+    return [f"--{name}", str(value)]
