@@ -12,7 +12,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # Lowest first. A name is a top-level module or a subpackage (all its modules).
 LAYERS = {
-    "facts and files (standard library, numpy)": ("presets", "dataset_specs", "atomic", "metrics"),
+    "facts and files (standard library, numpy)": ("presets", "dataset_specs", "atomic", "errors", "metrics"),
     "the model (the trust_remote_code closure, flat)": (
         "configuration_rdmf",
         "modeling_rdmf",
@@ -24,7 +24,7 @@ LAYERS = {
         "post_processing",
     ),
     "data and features": ("data", "feature_manifest", "feature_extraction", "long_video"),
-    "applications": ("auto", "training", "hub", "commands", "cli", "__init__"),
+    "applications": ("auto", "checkpoint_loading", "training", "hub", "commands", "cli", "__init__"),
 }
 # The files save_pretrained copies into a checkpoint for trust_remote_code, and what they may import.
 MODEL_ENTRY_POINTS = ("configuration_rdmf", "modeling_rdmf", "processing_rdmf", "video_processing_rdmf")

@@ -3,14 +3,16 @@
 Everything the library writes for keeps goes through here: the CLI's PNG and JSON, feature files and
 their manifests, checkpoint folders (``best/``, ``final/``) and the folders ``scripts/publish.py`` fills.
 A file is written to a hidden temporary name beside it and renamed into place; a folder is filled as a
-hidden sibling and swapped in, the old one kept until the new one is in place.
+hidden sibling and swapped in, the old one kept until the new one is in place. Files and folders get the
+modes the user's umask gives a new file (``mkstemp`` alone would make them private), and JSON is strict:
+NaN or infinity is an error, never a bare ``NaN`` token that strict readers reject.
 """
 
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,18 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     os.close(descriptor)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -37,7 +47,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, value: Any, indent: int = 1) -> None:
-    atomic_write_text(path, json.dumps(value, indent=indent) + "\n")
+    """``value`` as strict JSON: a NaN or infinity anywhere raises ``ValueError`` before anything is written."""
+    atomic_write_text(path, json.dumps(value, indent=indent, allow_nan=False) + "\n")
 
 
 def atomic_folder(path: str | Path, fill: Callable[[Path], None]) -> None:
@@ -51,7 +62,7 @@ def atomic_folder(path: str | Path, fill: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.new-"))
     try:
-        staging.chmod(0o755)  # mkdtemp makes it private; a checkpoint or repository folder is not
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a checkpoint folder is not
         fill(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -65,4 +76,48 @@ def atomic_folder(path: str | Path, fill: Callable[[Path], None]) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["atomic_folder", "atomic_write", "atomic_write_json", "atomic_write_text"]
+def check_output_paths(
+    files: Mapping[str, str | Path | None],
+    inputs: Mapping[str, str | Path | Iterable[str | Path] | None],
+    folders: Mapping[str, str | Path | None] | None = None,
+) -> None:
+    """Before anything is written: refuse an output that is, or lies inside, an input, an output file
+    that is a folder, and two outputs at one path. Every argument maps a flag (``--json``) to its path(s).
+
+    An output *folder* may not hold an input either (filling it would replace the input). Paths are compared
+    resolved, so ``./a/../gt.jsonl`` is ``gt.jsonl``.
+
+    Raises:
+        ValueError: naming both flags and the path.
+    """
+    folders = folders or {}
+    named_inputs = [
+        (flag, Path(p).resolve())
+        for flag, value in inputs.items()
+        if value is not None
+        for p in ([value] if isinstance(value, (str, Path)) else value)
+    ]
+    outputs = [(flag, Path(value).resolve(), kind) for kind, given in (("file", files), ("folder", folders))
+               for flag, value in given.items() if value is not None]  # fmt: skip
+    for flag, path, kind in outputs:
+        if kind == "file" and path.is_dir():
+            raise ValueError(f"{flag}: {path} is a folder; give the path of a file to write")
+        for input_flag, source in named_inputs:
+            if path == source or source in path.parents or (kind == "folder" and path in source.parents):
+                raise ValueError(
+                    f"{flag} {path} would overwrite {input_flag} {source}; write the output elsewhere"
+                )
+    for index, (flag, path, _) in enumerate(outputs):
+        for other, other_path, _ in outputs[index + 1 :]:
+            if path == other_path:
+                raise ValueError(f"{flag} and {other} are both {path}; give each output its own path")
+
+
+__all__ = [
+    "atomic_folder",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_output_paths",
+    "current_umask",
+]

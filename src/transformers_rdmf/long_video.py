@@ -184,7 +184,7 @@ def embed_video_file(model, video_processor, path, clips_per_batch: int = 32) ->
     """
     from .feature_extraction import iter_clip_frames, preprocess_frames
 
-    stamps = read_frame_timestamps(path)
+    stamps = read_frame_timestamps(path, video_processor.clip_length)
     frames_per_clip = video_processor.frames_per_clip
     sampling = plan_clips(stamps.times, stamps.duration, video_processor.clip_length, frames_per_clip)
     device = next(model.parameters()).device

@@ -10,6 +10,7 @@ gives one clip. Frames are then resized, centre-cropped and normalised with CLIP
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,13 @@ class VideoTimestamps:
         pts: ``(frames,)`` int64 presentation timestamps in ``time_base`` units, sorted.
         times: ``(frames,)`` float64 seconds from the stream's start.
         duration: seconds, the end of the last frame.
+        declared_duration: seconds the container says the stream lasts (None when it does not say).
     """
 
     pts: np.ndarray
     times: np.ndarray
     duration: float
+    declared_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,13 @@ def _open_video(path: str | os.PathLike):
     return container, container.streams.video[0]
 
 
-def read_frame_timestamps(path: str | os.PathLike) -> VideoTimestamps:
-    """The presentation timestamps of every frame of ``path``'s first video stream, from its packets (no decoding)."""
+def read_frame_timestamps(path: str | os.PathLike, clip_length: float = 2.0) -> VideoTimestamps:
+    """The presentation timestamps of every frame of ``path``'s first video stream, from its packets (no decoding).
+
+    A stream whose frames end more than ``clip_length`` seconds before the duration its container declares
+    (a truncated file whose index sits at the front, say) gives a warning naming both durations: the
+    frames that exist are used, and the clips are those of the shorter video.
+    """
     container, stream = _open_video(path)
     with container:
         pts, durations = [], []
@@ -104,12 +112,26 @@ def read_frame_timestamps(path: str | os.PathLike) -> VideoTimestamps:
         pts, durations = np.asarray(pts, dtype=np.int64)[order], np.asarray(durations, dtype=np.int64)[order]
         time_base = float(stream.time_base)
         start = stream.start_time if stream.start_time is not None else int(pts[0])
+        declared = _declared_duration(container, stream)
     times = (pts - start) * time_base
     last_duration = durations[-1] if durations[-1] > 0 else _typical_interval(pts)
     duration = float(times[-1] + last_duration * time_base)
     if not duration > 0:
         raise ValueError(f"videos: {path} has no frames (a zero-length video)")
-    return VideoTimestamps(pts=pts, times=times, duration=duration)
+    if declared is not None and declared - duration > clip_length:
+        warnings.warn(
+            f"{path}: its frames end at {duration:.2f} s but the container says {declared:.2f} s (truncated "
+            f"or damaged?); only the {duration:.2f} s that exist are used",
+            stacklevel=2,
+        )
+    return VideoTimestamps(pts=pts, times=times, duration=duration, declared_duration=declared)
+
+
+def _declared_duration(container, stream) -> float | None:
+    """The stream's duration from its header in seconds, else the container's; None when neither says."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else None
 
 
 def _typical_interval(pts: np.ndarray) -> float:
@@ -186,7 +208,7 @@ def decode_video_clips(
     Returns:
         ``(frames, sampling)``: ``frames`` ``(clips * frames_per_clip, 3, height, width)`` uint8, clip-major.
     """
-    stamps = read_frame_timestamps(path)
+    stamps = read_frame_timestamps(path, clip_length)
     sampling = plan_clips(stamps.times, stamps.duration, clip_length, frames_per_clip)
     wanted = stamps.pts[sampling.frame_indices.reshape(-1)]
     decoded = decode_frames(path, wanted)

@@ -8,8 +8,8 @@ than a window (``--window-clips``) run in overlapping windows (see :mod:`long_vi
 """
 
 import argparse
-import sys
 
+from ..errors import run_command, wants_debug
 from ..long_video import DEFAULT_WINDOW_CLIPS
 from .extract_features import add_extract_features_parser
 from .predict import run_predict
@@ -28,6 +28,7 @@ class FlagParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = FlagParser(prog="rdmf", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser(
         "predict", help="a saved model on a video file (or its features) and a query"
@@ -64,17 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(handler=run_predict)
     add_extract_features_parser(commands)
+    for command in commands.choices.values():  # after the command too: rdmf predict ... --debug
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``rdmf COMMAND ...``: one line and exit 2 on a usage error (`errors.run_command`), 0 when done."""
     args = build_parser().parse_args(argv)
-    try:
-        args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"rdmf {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(f"rdmf {args.command}", lambda: args.handler(args), debug=wants_debug(argv))
 
 
 __all__ = ["build_parser", "main"]

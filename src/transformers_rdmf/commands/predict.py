@@ -3,7 +3,7 @@ for a highlight-only checkpoint, the top clips), the saliency per clip, a PNG an
 
 import argparse
 import contextlib
-import json
+import math
 import sys
 import warnings
 from dataclasses import dataclass
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_text
+from ..atomic import atomic_write, atomic_write_json, check_output_paths
+from ..checkpoint_loading import load_checkpoint_model
 from ..data.features import FeatureError, l2_normalize, read_array
 from ..feature_manifest import check_feature_folders, read_model_feature_signatures
 from ..long_video import embed_video_file, predict_long_video
-from ..modeling_rdmf import RDMFForMomentRetrieval
 from ..post_processing import post_process_highlights, post_process_moment_retrieval, top_clips
 from ..processing_rdmf import RDMFProcessor
 from ..video_processing_rdmf import plan_clips, read_frame_timestamps
@@ -69,11 +69,12 @@ def load_feature_streams(paths: list[Path]) -> torch.Tensor:
 def run_predict(args: argparse.Namespace) -> None:
     """Check every argument, run the model, then (only when all went well) print and write the outputs."""
     model_dir, query = _check_predict_arguments(args)
-    model = RDMFForMomentRetrieval.from_pretrained(model_dir).eval()
+    model = load_checkpoint_model(model_dir, "--model")
     processor = (
         RDMFProcessor.from_pretrained(model_dir) if (model_dir / "processor_config.json").is_file() else None
     )
     inputs = _predict_inputs(args, model, processor, query)
+    _check_top_k(args.top_k, model.config, one_pass=inputs.long_video is None)
     duration, clip_length, source = inputs.duration, inputs.clip_length, inputs.source
     moments, saliency, windows = _run_model(model, inputs, args)
     trained_heads = model.config.trained_heads
@@ -111,7 +112,7 @@ def run_predict(args: argparse.Namespace) -> None:
         result = {"query": query, "duration": duration, "trained_heads": trained_heads}
         result.update({"top_clips": clips} if highlight_only else {"moments": moments})
         result.update({"saliency": saliency, "saliency_meaning": SALIENCY_MEANING})
-        atomic_write_text(args.json, json.dumps(result, indent=1))
+        atomic_write_json(args.json, result)
         print(f"wrote {args.json}")
 
 
@@ -161,14 +162,43 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
         raise ValueError("--query: the query is empty")
     if args.video is not None:
         with _as_video_argument():
-            read_frame_timestamps(args.video)  # fails fast, before the model loads
+            with warnings.catch_warnings():  # a short video is reported once, when it is decoded
+                warnings.simplefilter("ignore")
+                read_frame_timestamps(args.video)  # fails fast, before the model loads
     if args.gt is not None and not 0 <= args.gt[0] < args.gt[1]:
         raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
     if args.top_k < 1:
         raise ValueError(f"--top-k: expected a positive integer, got {args.top_k}")
     if args.window_clips < 1:
         raise ValueError(f"--window-clips: expected a positive integer, got {args.window_clips}")
+    if not 0 <= args.nms <= 1:
+        raise ValueError(f"--nms: expected an IoU threshold in [0, 1] (1 keeps every moment), got {args.nms}")
+    for flag, value in (("--clip-length", args.clip_length), ("--duration", args.duration)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag}: expected a positive number of seconds, got {value}")
+    if args.video is not None and (args.clip_length is not None or args.duration is not None):
+        raise ValueError(
+            "--clip-length, --duration: they describe --features; a --video's come from the file"
+        )
+    check_output_paths(
+        {"--output": args.output, "--json": args.json},
+        {
+            "--model": model_dir,
+            "--video": args.video,
+            "--features": args.features,
+            "--text-features": args.text_features,
+        },
+    )
     return model_dir, query
+
+
+def _check_top_k(top_k: int, config, one_pass: bool) -> None:
+    """A moment checkpoint proposes ``config.num_moment_queries`` moments per pass; asking for more is an error."""
+    if one_pass and config.moment_head_trained is not False and top_k > config.num_moment_queries:
+        raise ValueError(
+            f"--top-k {top_k}: the model proposes {config.num_moment_queries} moments per pass "
+            f"(config.num_moment_queries); ask for at most that many"
+        )
 
 
 @dataclass
@@ -200,7 +230,9 @@ def _predict_inputs(args, model, processor, query: str) -> PredictInputs:
         video_processor = processor.video_processor
         clip_length, source = video_processor.clip_length, f"video {args.video}"
         with _as_video_argument():
-            stamps = read_frame_timestamps(args.video)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stamps = read_frame_timestamps(args.video)
             sampling = plan_clips(stamps.times, stamps.duration, clip_length, video_processor.frames_per_clip)
             if sampling.num_clips > args.window_clips:
                 inputs, duration = {}, stamps.duration
@@ -217,17 +249,21 @@ def _predict_inputs(args, model, processor, query: str) -> PredictInputs:
                 f"the model expects {config.video_feature_dim}"
             )
         manifest_clip_length = _check_feature_manifests(args, config)
-        clip_length = (
-            args.clip_length
-            or manifest_clip_length
-            or (processor.video_processor.clip_length if processor else 2.0)
+        clip_length = next(
+            value
+            for value in (
+                args.clip_length,
+                manifest_clip_length,
+                processor.video_processor.clip_length if processor else 2.0,
+            )
+            if value is not None
         )
         if features.shape[0] > args.window_clips:
             inputs, long_video = {}, features
         else:
             inputs = {"video_features": features.unsqueeze(0)}
         duration, source = (
-            args.duration or features.shape[0] * clip_length,
+            args.duration if args.duration is not None else features.shape[0] * clip_length,
             f"features {' + '.join(args.features)}",
         )
     inputs.update(_query_inputs(args, config, processor, query))

@@ -110,7 +110,7 @@ def extract_video_features(
     bar = tqdm(pairs, desc="extract", unit="video", disable=not progress)
     for vid, path in bar:
         bar.set_postfix_str(vid)
-        stamps = read_frame_timestamps(path)
+        stamps = read_frame_timestamps(path, clip_length)
         sampling = plan_clips(stamps.times, stamps.duration, clip_length, frames_per_clip)
         todo = [
             index

@@ -252,19 +252,16 @@ def _check_preset_widths(checkpoint: Checkpoint) -> None:
 
 
 def load_checked_model(checkpoint: Checkpoint):
-    """Load the checkpoint's model; every weight must match a parameter (none missing or unexpected)."""
+    """Load the checkpoint's model (`checkpoint_loading.load_checkpoint_model`, strict): every weight must
+    match a parameter, none missing or unexpected, all finite."""
+    from ..checkpoint_loading import CheckpointError, load_checkpoint_model
     from ..modeling_rdmf import RDMFForMomentRetrieval, RDMFModel
 
     model_class = RDMFModel if checkpoint.architecture == "RDMFModel" else RDMFForMomentRetrieval
     try:
-        model, info = model_class.from_pretrained(checkpoint.folder, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError) as error:
+        return load_checkpoint_model(checkpoint.folder, "checkpoint", model_class, strict=True)
+    except (CheckpointError, OSError) as error:
         raise PublishError(f"{checkpoint.folder}: the checkpoint does not load: {error}") from error
-    problems = {key: info.get(key) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-    problems = {key: sorted(map(str, value)) for key, value in problems.items() if value}
-    if problems:
-        raise PublishError(f"{checkpoint.folder}: weights do not match {model_class.__name__}: {problems}")
-    return model
 
 
 def training_command_of(checkpoint: Checkpoint, explicit: str | None) -> str | None:

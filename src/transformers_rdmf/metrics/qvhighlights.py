@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from transformers_rdmf.atomic import atomic_write_json, check_output_paths
+from transformers_rdmf.errors import run_command
 from transformers_rdmf.metrics.inputs import (
     MetricInputError,
     Records,
@@ -325,7 +327,11 @@ def moment_retrieval_brief(metrics: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: write the metrics JSON to ``--save_path`` and print the brief dict."""
+    """Command line: write the metrics JSON to ``--save_path`` and print the brief dict.
+
+    ``--save_path`` may not be an input; it is written whole or not at all, as strict JSON. A bad input is
+    one line naming the file (`errors.run_command`), exit 2.
+    """
     parser = argparse.ArgumentParser(
         description="QVHighlights moment retrieval and highlight detection evaluation"
     )
@@ -333,15 +339,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gt_path", required=True, help="ground-truth jsonl")
     parser.add_argument("--save_path", required=True, help="where to write the metrics JSON")
     parser.add_argument("--not_verbose", action="store_true", help="do not print the brief dict")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
+        check_output_paths(
+            {"--save_path": args.save_path},
+            {"--submission_path": args.submission_path, "--gt_path": args.gt_path},
+        )
         results = evaluate_qvhighlights(args.submission_path, args.gt_path)
-    except (MetricInputError, OSError) as error:
-        parser.exit(2, f"error: {error}\n")
-    with open(args.save_path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(results, indent=4))
-    if not args.not_verbose:
-        print(json.dumps(results["brief"], indent=4))
+        atomic_write_json(args.save_path, results, indent=4)
+        if not args.not_verbose:
+            print(json.dumps(results["brief"], indent=4))
+
+    status = run_command("qvhighlights eval", work, debug=args.debug)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

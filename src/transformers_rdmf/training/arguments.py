@@ -185,6 +185,7 @@ def build_train_parser():
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
 
 

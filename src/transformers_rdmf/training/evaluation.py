@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_json
+from ..checkpoint_loading import load_checkpoint_model
 from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
+from ..errors import run_command, wants_debug
 from ..feature_manifest import (
     read_model_feature_signatures,
 )
-from ..modeling_rdmf import RDMFForMomentRetrieval
 from ..post_processing import post_process_moment_retrieval
 from .arguments import (
     RDMFTrainingArguments,
@@ -127,14 +128,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         for row in rows:
-            handle.write(json.dumps(row) + "\n")
+            handle.write(json.dumps(row, allow_nan=False) + "\n")
 
 
 def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
     check_before_training(args)
     accelerator = Accelerator()
-    model = RDMFForMomentRetrieval.from_pretrained(checkpoint)
+    model = load_checkpoint_model(checkpoint, "--checkpoint")
     eval_set = build_dataset(args, "eval", model.config, read_model_feature_signatures(checkpoint))
     if eval_set is None:
         raise ValueError(
@@ -146,7 +147,7 @@ def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     if accelerator.is_main_process:
         metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
         write_jsonl(Path(args.output_dir) / "preds.jsonl", predictions)
-        (Path(args.output_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        atomic_write_json(Path(args.output_dir) / "metrics.json", metrics, indent=2)
     return metrics
 
 
@@ -155,11 +156,10 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.prog = "rdmf-evaluate"
     parser.description = "Evaluate a checkpoint: predictions file + official metrics in --output_dir."
     parser.add_argument("--checkpoint", required=True, help="a folder written by save_pretrained")
-    try:
+
+    def work() -> None:
         namespace = parser.parse_args(argv)
         metrics = evaluate_checkpoint(namespace.checkpoint, arguments_from_namespace(namespace))
-    except (ValueError, FileNotFoundError, PermissionError, OSError) as error:
-        print(f"rdmf-evaluate: error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(metrics, indent=2))
-    return 0
+        print(json.dumps(metrics, indent=2, allow_nan=False))
+
+    return run_command("rdmf-evaluate", work, debug=wants_debug(argv))

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ from timm.utils import ModelEmaV3
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..atomic import atomic_folder
+from ..atomic import atomic_folder, atomic_write_json
+from ..checkpoint_loading import load_checkpoint_model, read_checkpoint_config
 from ..configuration_rdmf import HEADS, RDMFConfig
 from ..dataset_specs import dataset_spec
+from ..errors import run_command, wants_debug
 from ..feature_manifest import (
     read_model_feature_signatures,
     write_model_feature_signatures,
@@ -57,19 +58,20 @@ def load_model(args: RDMFTrainingArguments, config: RDMFConfig) -> tuple[RDMFFor
     """
     if args.model_name_or_path is None:
         return RDMFForMomentRetrieval(config), None
-    where = args.model_name_or_path
+    where, flag = args.model_name_or_path, "--model_name_or_path"
+    local = Path(
+        where
+    ).is_dir()  # a folder is loaded checked (checkpoint_loading); a Hub id as transformers does
     try:
-        saved = RDMFConfig.from_pretrained(where)
+        saved = read_checkpoint_config(where, flag) if local else RDMFConfig.from_pretrained(where)
     except OSError as error:
-        raise FileNotFoundError(
-            f"--model_name_or_path: cannot load an RDMF checkpoint from {where} ({error})"
-        ) from None
+        raise FileNotFoundError(f"{flag}: cannot load an RDMF checkpoint from {where} ({error})") from None
     except ValueError as error:
-        raise ValueError(f"--model_name_or_path: the config of {where} is invalid ({error})") from None
+        raise ValueError(f"{flag}: the config of {where} is invalid ({error})") from None
     for name in ("video_feature_dim", "text_feature_dim"):
         if getattr(saved, name) != getattr(config, name):
             raise ValueError(
-                f"--model_name_or_path: {where} has {name}={getattr(saved, name)}, but preset {args.preset!r} "
+                f"{flag}: {where} has {name}={getattr(saved, name)}, but preset {args.preset!r} "
                 f"(with --set) reads features of width {getattr(config, name)}; use the preset of the features "
                 "the checkpoint was trained on"
             )
@@ -78,15 +80,16 @@ def load_model(args: RDMFTrainingArguments, config: RDMFConfig) -> tuple[RDMFFor
     except ValueError as error:
         raise ValueError(f"--set on the config of {where}: {error}") from None
     try:
-        model = RDMFForMomentRetrieval.from_pretrained(where, config=updated)
+        if local:
+            model = load_checkpoint_model(where, flag, config=updated)
+        else:
+            model = RDMFForMomentRetrieval.from_pretrained(where, config=updated)
     except OSError as error:
-        raise FileNotFoundError(
-            f"--model_name_or_path: cannot load the weights of {where} ({error})"
-        ) from None
+        raise FileNotFoundError(f"{flag}: cannot load the weights of {where} ({error})") from None
     except (RuntimeError, ValueError) as error:
         changed = sorted(k for k, v in args.config_overrides.items() if getattr(saved, k, None) != v)
         raise ValueError(
-            f"--model_name_or_path: the weights of {where} do not fit its config after --set {changed} "
+            f"{flag}: the weights of {where} do not fit its config after --set {changed} "
             f"({str(error).splitlines()[0]})"
         ) from None
     return model, read_model_feature_signatures(where)
@@ -118,10 +121,10 @@ def save_model(
     def fill(target: Path) -> None:
         accelerator.unwrap_model(model).save_pretrained(target)
         (target / "preset.json").write_text(preset_source(args.preset)[1])
-        (target / "training_args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2))
+        atomic_write_json(target / "training_args.json", dataclasses.asdict(args), indent=2)
         write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
-        (target / "metrics.json").write_text(
-            json.dumps({"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2)
+        atomic_write_json(
+            target / "metrics.json", {"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2
         )
 
     atomic_folder(Path(args.output_dir) / folder, fill)
@@ -281,7 +284,7 @@ def evaluate_epoch(
         metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
         folder = Path(args.output_dir) / "eval"
         write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
-        (folder / f"epoch_{state.epoch:03d}_metrics.json").write_text(json.dumps(metrics, indent=2))
+        atomic_write_json(folder / f"epoch_{state.epoch:03d}_metrics.json", metrics, indent=2)
     metrics = broadcast_object(metrics)
     if metric_name not in metrics:
         raise ValueError(f"--early_stopping_metric {metric_name!r} is not among {sorted(metrics)}")
@@ -311,11 +314,10 @@ def broadcast_object(value):
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    try:
-        args = arguments_from_namespace(build_train_parser().parse_args(argv))
-        result = train(args)
-    except (ValueError, FileNotFoundError, PermissionError) as error:
-        print(f"rdmf-train: error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
+    """``rdmf-train``: one line and exit 2 on a usage error (`errors.run_command`)."""
+
+    def work() -> None:
+        result = train(arguments_from_namespace(build_train_parser().parse_args(argv)))
+        print(json.dumps(result, allow_nan=False))
+
+    return run_command("rdmf-train", work, debug=wants_debug(argv))

@@ -6,7 +6,7 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("mome
 import datasets
 import evaluate
 
-from transformers_rdmf.metrics.evaluate_schemas import WINDOWS, for_both_qid_types
+from transformers_rdmf.metrics.evaluate_schemas import WINDOWS, DeclaredFieldsOnly, for_both_qid_types
 from transformers_rdmf.metrics.moment_retrieval import evaluate_moment_retrieval
 
 _DESCRIPTION = """R1@{0.3,0.5,0.7} (first predicted window), R5@{0.5,0.7} (any of the first five) and mIoU
@@ -36,7 +36,7 @@ def _features(qid: datasets.Value) -> datasets.Features:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class MomentRetrieval(evaluate.Metric):
+class MomentRetrieval(DeclaredFieldsOnly, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

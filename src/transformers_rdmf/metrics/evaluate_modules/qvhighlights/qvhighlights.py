@@ -6,7 +6,12 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("qvhi
 import datasets
 import evaluate
 
-from transformers_rdmf.metrics.evaluate_schemas import PER_CLIP_SCORES, WINDOWS, for_both_qid_types
+from transformers_rdmf.metrics.evaluate_schemas import (
+    PER_CLIP_SCORES,
+    WINDOWS,
+    DeclaredFieldsOnly,
+    for_both_qid_types,
+)
 from transformers_rdmf.metrics.qvhighlights import evaluate_qvhighlights
 
 _DESCRIPTION = """The official QVHighlights evaluation (Moment-DETR's standalone eval, with CG-DETR's extra
@@ -53,7 +58,7 @@ def _features(qid: datasets.Value) -> datasets.Features:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class Qvhighlights(evaluate.Metric):
+class Qvhighlights(DeclaredFieldsOnly, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

@@ -5,7 +5,11 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("tvsu
 
 import evaluate
 
-from transformers_rdmf.metrics.evaluate_schemas import for_both_qid_types, highlight_features
+from transformers_rdmf.metrics.evaluate_schemas import (
+    DeclaredFieldsOnly,
+    for_both_qid_types,
+    highlight_features,
+)
 from transformers_rdmf.metrics.highlight_detection import evaluate_tvsum
 
 _DESCRIPTION = """TVSum top-5 mAP: per annotator a clip is positive above that annotator's median; the top 5
@@ -30,7 +34,7 @@ _CITATION = """@inproceedings{liu2022umt,
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class Tvsum(evaluate.Metric):
+class Tvsum(DeclaredFieldsOnly, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

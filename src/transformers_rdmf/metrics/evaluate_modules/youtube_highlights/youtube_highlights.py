@@ -5,7 +5,11 @@ Load it offline with ``evaluate.load(transformers_rdmf.metrics.metric_path("yout
 
 import evaluate
 
-from transformers_rdmf.metrics.evaluate_schemas import for_both_qid_types, highlight_features
+from transformers_rdmf.metrics.evaluate_schemas import (
+    DeclaredFieldsOnly,
+    for_both_qid_types,
+    highlight_features,
+)
 from transformers_rdmf.metrics.highlight_detection import evaluate_youtube_highlights
 
 _DESCRIPTION = """YouTube Highlights mAP: per video, the clips ranked by predicted saliency are scored by
@@ -30,7 +34,7 @@ _CITATION = """@inproceedings{sun2014ranking,
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class YoutubeHighlights(evaluate.Metric):
+class YoutubeHighlights(DeclaredFieldsOnly, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
