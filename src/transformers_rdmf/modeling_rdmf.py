@@ -503,7 +503,8 @@ class RDMFModel(RDMFPreTrainedModel):
         pixel_mask: torch.Tensor | None = None,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        **kwargs,
+        durations: torch.Tensor | None = None,
+        clip_sampling: list | None = None,
     ) -> RDMFModelOutput:
         """Encode and fuse.
 
@@ -516,6 +517,9 @@ class RDMFModel(RDMFPreTrainedModel):
                 (needs ``config.video_backbone``); ``pixel_mask`` ``(batch, clips)`` is then the clip mask.
             input_ids: ``(batch, tokens)`` instead of ``text_features`` (needs ``config.text_backbone``);
                 ``attention_mask`` ``(batch, tokens)`` is then the token mask.
+            durations, clip_sampling: what the processor returns beside the tensors (for post-processing),
+                accepted so that ``model(**processor(...))`` works; not used here. Any other keyword (a
+                misspelt ``vide_mask``) is a ``TypeError`` naming it.
         """
         if pixel_values is not None:
             video_features, video_mask = self.embed_video(pixel_values, pixel_mask, video_features)
@@ -732,7 +736,8 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         pixel_mask: torch.Tensor | None = None,
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        **kwargs,
+        durations: torch.Tensor | None = None,
+        clip_sampling: list | None = None,
     ) -> RDMFMomentRetrievalOutput:
         """Predict moments and saliency; with ``labels``, also the loss.
 
@@ -742,6 +747,8 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
                 windows (``n_i`` may be 0) and ``saliency`` ``(clips,)`` targets in [0, 1].
             pixel_values, pixel_mask, input_ids, attention_mask: raw input instead of features, as
                 :meth:`RDMFModel.forward`; the same fusion and heads follow.
+            durations, clip_sampling: the processor's other outputs, accepted and not used, as
+                :meth:`RDMFModel.forward` (any other keyword is a ``TypeError`` naming it).
         """
         encoded = self.rdmf(
             video_features,
@@ -752,6 +759,7 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
             pixel_mask=pixel_mask,
             input_ids=input_ids,
             attention_mask=attention_mask,
+            return_dict=True,  # this forward reads its fields, whatever config.return_dict says
         )
         memory, mask = encoded.last_hidden_state, encoded.video_mask
         batch = memory.shape[0]

@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--gt", type=float, nargs=2, metavar=("START", "END"), help="a ground-truth moment to draw"
     )
-    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="moments (or top clips) to show; default 5, or fewer if the model proposes fewer",
+    )
     predict.add_argument("--nms", type=float, default=0.7, help="NMS IoU threshold")
     predict.add_argument("--output", default="rdmf_prediction.png", help="the PNG to write")
     predict.add_argument("--json", help="also write the moments and saliency as JSON here")

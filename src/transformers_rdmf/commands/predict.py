@@ -22,6 +22,7 @@ from ..processing_rdmf import RDMFProcessor
 from ..video_processing_rdmf import plan_clips, read_frame_timestamps
 from .plotting import plot_prediction
 
+DEFAULT_TOP_K = 5
 SALIENCY_MEANING = (
     "saliency: per clip, the sigmoid probability (0..1) that the clip matches the query, each clip on its "
     "own (they do not sum to 1); rank clips by it, or keep those above a threshold (docs/inference.md)"
@@ -74,7 +75,7 @@ def run_predict(args: argparse.Namespace) -> None:
         RDMFProcessor.from_pretrained(model_dir) if (model_dir / "processor_config.json").is_file() else None
     )
     inputs = _predict_inputs(args, model, processor, query)
-    _check_top_k(args.top_k, model.config, one_pass=inputs.long_video is None)
+    args.top_k = _check_top_k(args.top_k, model.config, one_pass=inputs.long_video is None)
     duration, clip_length, source = inputs.duration, inputs.clip_length, inputs.source
     moments, saliency, windows = _run_model(model, inputs, args)
     trained_heads = model.config.trained_heads
@@ -167,7 +168,7 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
                 read_frame_timestamps(args.video)  # fails fast, before the model loads
     if args.gt is not None and not 0 <= args.gt[0] < args.gt[1]:
         raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
-    if args.top_k < 1:
+    if args.top_k is not None and args.top_k < 1:
         raise ValueError(f"--top-k: expected a positive integer, got {args.top_k}")
     if args.window_clips < 1:
         raise ValueError(f"--window-clips: expected a positive integer, got {args.window_clips}")
@@ -192,13 +193,17 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
     return model_dir, query
 
 
-def _check_top_k(top_k: int, config, one_pass: bool) -> None:
-    """A moment checkpoint proposes ``config.num_moment_queries`` moments per pass; asking for more is an error."""
+def _check_top_k(top_k: int | None, config, one_pass: bool) -> int:
+    """``--top-k``, or its default (5, or fewer when the model proposes fewer). A moment checkpoint proposes
+    ``config.num_moment_queries`` moments per pass; asking for more is an error."""
+    if top_k is None:
+        return min(DEFAULT_TOP_K, config.num_moment_queries)
     if one_pass and config.moment_head_trained is not False and top_k > config.num_moment_queries:
         raise ValueError(
             f"--top-k {top_k}: the model proposes {config.num_moment_queries} moments per pass "
             f"(config.num_moment_queries); ask for at most that many"
         )
+    return top_k
 
 
 @dataclass

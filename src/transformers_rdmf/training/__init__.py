@@ -25,6 +25,8 @@ _LAZY_NAMES = {
     "command_line_for": "arguments",
     "parse_overrides": "arguments",
     "use_cpu": "arguments",
+    "check_resume_checkpoint": "checkpoints",
+    "save_training_state": "checkpoints",
     "build_dataset": "data",
     "build_loader": "data",
     "compute_metrics": "evaluation",
@@ -55,6 +57,7 @@ __all__ = [
     "build_train_parser",
     "check_before_training",
     "check_preset_training",
+    "check_resume_checkpoint",
     "command_line_for",
     "compute_metrics",
     "evaluate_checkpoint",
@@ -65,6 +68,7 @@ __all__ = [
     "read_csv_log",
     "run_evaluation",
     "save_model",
+    "save_training_state",
     "train",
     "train_main",
     "use_cpu",
@@ -96,6 +100,7 @@ if TYPE_CHECKING:
         parse_overrides,
         use_cpu,
     )
+    from .checkpoints import check_resume_checkpoint, save_training_state
     from .data import build_dataset, build_loader
     from .evaluation import compute_metrics, evaluate_checkpoint, evaluate_main, run_evaluation
     from .loop import TrainingLoop, build_config, heads_trained_by, load_model, save_model, train, train_main

@@ -35,6 +35,12 @@ class RDMFTrainingArguments:
         clip_length: seconds per feature row (moment datasets); default: the features' manifest for
             ``custom``, else the dataset's usual clip length.
 
+    Output:
+        output_dir: the run's folder (``best/``, ``final/``, ``checkpoints/``, ``logs/``, ``eval/``). One
+            that holds a run is refused unless ``resume_from_checkpoint`` continues it or
+            ``overwrite_output_dir`` replaces it whole (transformers' name).
+        resume_from_checkpoint: a complete ``checkpoints/step_N`` (or ``last``) of a run to continue exactly.
+
     Fine-tuning:
         model_name_or_path: start from this checkpoint (a folder written by ``save_pretrained``, such as
             a run's ``best/``, or a Hub id) instead of random weights. Its config is kept, with
@@ -76,6 +82,7 @@ class RDMFTrainingArguments:
     early_stopping_patience: int | None = None
     save_state_every_steps: int | None = None
     resume_from_checkpoint: str | None = None
+    overwrite_output_dir: bool = False
     log_with: str = "csv"
     top_k_windows: int = 10
     nms_threshold: float | None = 0.7
@@ -234,7 +241,7 @@ def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArgum
 
 
 # Arguments that say how a run was continued or shown, not what it trained: left out of a rebuilt command.
-NOT_REPLAYED = ("resume_from_checkpoint", "disable_progress_bar")
+NOT_REPLAYED = ("resume_from_checkpoint", "disable_progress_bar", "overwrite_output_dir")
 
 
 def command_line_for(values: dict[str, Any]) -> list[str]:

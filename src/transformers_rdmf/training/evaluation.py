@@ -10,7 +10,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_json
+from ..atomic import atomic_write_json, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
 from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
 from ..errors import run_command, wants_debug
@@ -134,6 +134,20 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
     check_before_training(args)
+    output = Path(args.output_dir)
+    check_output_paths(
+        {
+            "--output_dir (preds.jsonl)": output / "preds.jsonl",
+            "--output_dir (metrics.json)": output / "metrics.json",
+        },
+        {
+            "--checkpoint": checkpoint,
+            "--eval_annotations": args.eval_annotations,
+            "--video_feature_dirs": args.video_feature_dirs,
+            "--text_feature_dir": args.text_feature_dir,
+            "--data_root": args.data_root,
+        },
+    )
     accelerator = Accelerator()
     model = load_checkpoint_model(checkpoint, "--checkpoint")
     eval_set = build_dataset(args, "eval", model.config, read_model_feature_signatures(checkpoint))

@@ -35,6 +35,7 @@ from .arguments import (
     check_before_training,
     use_cpu,
 )
+from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader
 from .evaluation import compute_metrics, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState
@@ -133,6 +134,9 @@ def save_model(
 def train(args: RDMFTrainingArguments) -> dict:
     """Train; returns ``{"best_metric", "best_epoch", "global_step", "last_metrics"}``."""
     check_before_training(args)
+    old_run = check_output_dir(args)
+    if args.resume_from_checkpoint is not None:
+        check_resume_checkpoint(args.resume_from_checkpoint)
     config = build_config(args)
     resume = args.resume_from_checkpoint is not None
     accelerator = Accelerator(
@@ -146,6 +150,9 @@ def train(args: RDMFTrainingArguments) -> dict:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         step_scheduler_with_optimizer=False,
     )
+    if accelerator.is_main_process:
+        remove_run(old_run)  # --overwrite_output_dir: the old run goes whole, before anything new is written
+    accelerator.wait_for_everyone()
     set_seed(args.seed)
     model, trained_on = load_model(args, config)
     config = model.config
@@ -195,7 +202,7 @@ def train(args: RDMFTrainingArguments) -> dict:
             if should_stop_early(args, state):
                 break
     progress.close()
-    accelerator.save_state(os.path.join(args.output_dir, "checkpoints", "last"))
+    save_training_state(accelerator, args.output_dir, "last")
     # the weights training ended with (the EMA when on), for a fixed schedule or further fine-tuning;
     # its metrics only when the last evaluation saw exactly these weights
     final_metrics = last_metrics if evaluated_at_step == state.global_step else {}
@@ -270,9 +277,7 @@ class TrainingLoop:
         accelerator.log({**logged, "train/lr": self.scheduler.get_last_lr()[0]}, step=state.global_step)
         every = self.args.save_state_every_steps
         if every and state.global_step % every == 0:
-            accelerator.save_state(
-                os.path.join(self.args.output_dir, "checkpoints", f"step_{state.global_step}")
-            )
+            save_training_state(accelerator, self.args.output_dir, f"step_{state.global_step}")
 
 
 def evaluate_epoch(
