@@ -11,7 +11,8 @@ Every input is checked before anything is written. See docs/hub.md.
 import argparse
 import sys
 
-from transformers_rdmf.hub import DATASETS, PublishError, publish_checkpoint, push_folder
+from transformers_rdmf.errors import run_command
+from transformers_rdmf.hub import DATASETS, publish_checkpoint, push_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--push", action="store_true", help="create the repository and upload the folder")
     parser.add_argument("--private", action="store_true", help="with --push: create a private repository")
     parser.add_argument("--token", help="Hub token (default: the logged-in one)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
 
 
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.push and not args.repo_id:
         parser.error("--push needs --repo_id")
-    try:
+
+    def work() -> None:
         folder = publish_checkpoint(
             args.checkpoint_dir,
             args.metrics,
@@ -62,14 +65,12 @@ def main(argv: list[str] | None = None) -> int:
             license=args.license,
             overwrite=args.overwrite,
         )
-    except PublishError as error:
-        print(f"publish.py: error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {folder}")
-    if args.push:
-        commit = push_folder(folder, args.repo_id, private=args.private or None, token=args.token)
-        print(f"pushed to {getattr(commit, 'commit_url', args.repo_id)}")
-    return 0
+        print(f"wrote {folder}")
+        if args.push:
+            commit = push_folder(folder, args.repo_id, private=args.private or None, token=args.token)
+            print(f"pushed to {getattr(commit, 'commit_url', args.repo_id)}")
+
+    return run_command("publish.py", work, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout."""
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
+
+from ..atomic import check_output_paths
 
 
 def add_extract_features_parser(commands) -> None:
@@ -44,7 +47,8 @@ def add_extract_features_parser(commands) -> None:
     extract.set_defaults(handler=run_extract_features)
 
 
-def run_extract_features(args: argparse.Namespace) -> None:
+def run_extract_features(args: argparse.Namespace) -> int:
+    """Extract every video it can; returns 1 (after listing them) when some videos failed, else 0."""
     from ..feature_extraction import (
         build_video_encoder,
         clip_text_encoder,
@@ -65,13 +69,20 @@ def run_extract_features(args: argparse.Namespace) -> None:
         )
         for spec in args.backbones
     ]
+    check_output_paths(
+        {},
+        {"--videos": args.videos, "--queries": args.queries},
+        folders={
+            f"--out ({name}/)": Path(args.out) / name for name in _output_folders(encoders, args.queries)
+        },
+    )
     report = extract_video_features(
         videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, args.device
     )
     folders = ", ".join(str(Path(args.out) / e.name) for e in encoders)
     print(
         f"videos: {len(report.written)} written ({len(report.redone)} of them redone: incomplete files), "
-        f"{len(report.skipped)} already complete; features in {folders}"
+        f"{len(report.skipped)} already complete, {len(report.failed)} failed; features in {folders}"
     )
     if args.queries is not None:
         text = extract_query_features(
@@ -80,3 +91,11 @@ def run_extract_features(args: argparse.Namespace) -> None:
         print(
             f"queries: {len(text.written) + len(text.redone)} written, {len(text.skipped)} already complete"
         )
+    for vid, reason in report.failed.items():
+        print(f"rdmf extract-features: failed: {vid}: {reason}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def _output_folders(encoders, queries) -> list[str]:
+    """The folders below ``--out`` a run writes: one per video backbone, and ``text`` for the queries."""
+    return [encoder.name for encoder in encoders] + (["text"] if queries is not None else [])

@@ -14,7 +14,7 @@ import torch
 
 from ..atomic import atomic_write, atomic_write_json, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
-from ..data.features import FeatureError, l2_normalize, read_array
+from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
 from ..feature_manifest import check_feature_folders, read_model_feature_signatures
 from ..long_video import embed_video_file, predict_long_video
 from ..post_processing import post_process_highlights, post_process_moment_retrieval, top_clips
@@ -46,6 +46,10 @@ def load_feature_rows(path: Path, key: str = "features", argument: str = "--feat
         raise ValueError(f"{argument}: {path} is not a .npz or .npy array file ({error})") from None
     if data.ndim != 2 or data.shape[0] == 0:
         raise ValueError(f"{argument}: {path} must hold a (rows, dim) array, got shape {data.shape}")
+    try:
+        check_feature_values(data, path)
+    except FeatureError as error:
+        raise ValueError(f"{argument}: {error}") from None
     return torch.from_numpy(l2_normalize(data))
 
 

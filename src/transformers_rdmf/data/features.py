@@ -16,6 +16,7 @@ memory. Arrays are cast to float32 and, by default, L2-normalised per row before
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,25 @@ def read_array_shape(path: str | Path, key: str | None = None) -> tuple[int, ...
     return shape
 
 
+def check_feature_values(array: np.ndarray, path: str | Path) -> None:
+    """Refuse rows holding NaN or infinity (every output would be made up); warn of constant rows (all zero,
+    say: a failed extraction), with their count, since they carry no information about their clip.
+
+    Args:
+        array: ``(rows, dim)``.
+    """
+    rows = array.shape[0]
+    finite = np.isfinite(array).all(axis=-1)
+    if not finite.all():
+        raise FeatureError(f"{path}: {int((~finite).sum())} of {rows} rows hold NaN or infinity")
+    constant = int((array.max(axis=-1) == array.min(axis=-1)).sum()) if array.size else 0
+    if constant:
+        warnings.warn(
+            f"{path}: {constant} of {rows} rows are constant (all zero?); they carry nothing about their clips",
+            stacklevel=2,
+        )
+
+
 def _as_float32(array: np.ndarray, normalize: bool) -> np.ndarray:
     array = np.asarray(array, dtype=np.float32)
     return l2_normalize(array) if normalize else array
@@ -115,6 +135,8 @@ class FeatureStream:
         path = self.path_for(vid)
         array = read_array(path, self.key)
         self._checked(array.shape, path)
+        array = np.asarray(array, dtype=np.float32)
+        check_feature_values(array, path)
         return _as_float32(array, self.normalize)
 
 

@@ -45,11 +45,13 @@ def feature_file_is_complete(path: Path, key: str, rows: int | None, dim: int) -
 
 @dataclass
 class ExtractionReport:
-    """What a run did: ids written, skipped (already complete) and redone (found incomplete, written again)."""
+    """What a run did: ids written, skipped (already complete), redone (found incomplete, written again) and
+    failed (``{id: reason}``: a video that could not be read or decoded; the run went on past it)."""
 
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     redone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def _open_stream_manifest(folder: Path, expected: dict) -> dict:

@@ -110,28 +110,41 @@ def extract_video_features(
     bar = tqdm(pairs, desc="extract", unit="video", disable=not progress)
     for vid, path in bar:
         bar.set_postfix_str(vid)
-        stamps = read_frame_timestamps(path, clip_length)
-        sampling = plan_clips(stamps.times, stamps.duration, clip_length, frames_per_clip)
-        todo = [
-            index
-            for index, (folder, encoder) in enumerate(zip(folders, encoders))
-            if not feature_file_is_complete(
-                folder / f"{vid}.npz", "features", sampling.num_clips, encoder.feature_dim
+        try:
+            _extract_one_video(
+                vid, path, folders, manifests, encoders, clip_length, frames_per_clip, batch_size, report
             )
-        ]
-        if not todo:
-            report.skipped.append(vid)
-            continue
-        if any((folders[i] / f"{vid}.npz").exists() for i in todo):
-            logger.warning("%s: incomplete feature file(s) found, extracting again", vid)
-            report.redone.append(vid)
-        features = _encode_video(path, stamps.pts, sampling, [encoders[i] for i in todo], batch_size)
-        for index, array in zip(todo, features):
-            write_npz_atomically(folders[index] / f"{vid}.npz", features=array)
-            manifests[index]["videos"][vid] = {"clips": sampling.num_clips, "duration": sampling.duration}
-            atomic_write_json(folders[index] / MANIFEST_NAME, manifests[index])
-        report.written.append(vid)
+        except ValueError as error:  # unreadable or undecodable: reported, and the others still run
+            report.failed[vid] = str(error).removeprefix("videos: ")
+            logger.warning("%s: skipped: %s", vid, report.failed[vid])
     return report
+
+
+def _extract_one_video(
+    vid, path, folders, manifests, encoders, clip_length, frames_per_clip, batch_size, report
+):
+    """One video's features for every encoder whose file is not complete yet (see `extract_video_features`)."""
+    stamps = read_frame_timestamps(path, clip_length)
+    sampling = plan_clips(stamps.times, stamps.duration, clip_length, frames_per_clip)
+    todo = [
+        index
+        for index, (folder, encoder) in enumerate(zip(folders, encoders))
+        if not feature_file_is_complete(
+            folder / f"{vid}.npz", "features", sampling.num_clips, encoder.feature_dim
+        )
+    ]
+    if not todo:
+        report.skipped.append(vid)
+        return
+    if any((folders[i] / f"{vid}.npz").exists() for i in todo):
+        logger.warning("%s: incomplete feature file(s) found, extracting again", vid)
+        report.redone.append(vid)
+    features = _encode_video(path, stamps.pts, sampling, [encoders[i] for i in todo], batch_size)
+    for index, array in zip(todo, features):
+        write_npz_atomically(folders[index] / f"{vid}.npz", features=array)
+        manifests[index]["videos"][vid] = {"clips": sampling.num_clips, "duration": sampling.duration}
+        atomic_write_json(folders[index] / MANIFEST_NAME, manifests[index])
+    report.written.append(vid)
 
 
 def _encode_video(path, pts, sampling: ClipSampling, encoders: list[VideoEncoder], batch_size: int):

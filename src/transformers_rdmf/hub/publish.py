@@ -9,7 +9,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from ..atomic import atomic_folder
+from ..atomic import atomic_folder, check_output_paths
 from .card import CardInputs, build_model_card
 from .checkpoint import (
     PROCESSOR_FILE_PATTERNS,
@@ -84,6 +84,13 @@ def publish_checkpoint(
     check_metrics(metrics, dataset, str(metrics_path))
     _check_repo_id(repo_id)
     _check_output_dir(output_dir, overwrite)
+    inputs = {"checkpoint_dir": checkpoint_dir, "metrics": metrics_path}
+    if preset is not None and Path(preset).exists():
+        inputs["preset"] = preset
+    try:
+        check_output_paths({}, inputs, folders={"output_dir": output_dir})
+    except ValueError as error:
+        raise PublishError(str(error)) from None
     model = load_checked_model(checkpoint)
     card = build_model_card(
         CardInputs(
@@ -132,7 +139,7 @@ def _check_repo_id(repo_id: str | None) -> None:
 
 
 def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def push_folder(
