@@ -78,12 +78,6 @@ def publish_checkpoint(
         PublishError: before anything is written, for any bad input.
     """
     output_dir = Path(output_dir)
-    checkpoint = read_checkpoint(checkpoint_dir, preset)
-    metrics, bookkeeping = read_metrics_file(metrics_path)
-    dataset = resolve_dataset(dataset, checkpoint, bookkeeping.get("dataset"))
-    check_metrics(metrics, dataset, str(metrics_path))
-    _check_repo_id(repo_id)
-    _check_output_dir(output_dir, overwrite)
     inputs = {"checkpoint_dir": checkpoint_dir, "metrics": metrics_path}
     if preset is not None and Path(preset).exists():
         inputs["preset"] = preset
@@ -91,6 +85,12 @@ def publish_checkpoint(
         check_output_paths({}, inputs, folders={"output_dir": output_dir})
     except ValueError as error:
         raise PublishError(str(error)) from None
+    checkpoint = read_checkpoint(checkpoint_dir, preset)
+    metrics, bookkeeping = read_metrics_file(metrics_path)
+    dataset = resolve_dataset(dataset, checkpoint, bookkeeping.get("dataset"))
+    check_metrics(metrics, dataset, str(metrics_path))
+    _check_repo_id(repo_id)
+    _check_output_dir(output_dir, overwrite)
     model = load_checked_model(checkpoint)
     card = build_model_card(
         CardInputs(

@@ -1,0 +1,450 @@
+"""Hostile and broken input through the console entry points: each refusal is one line naming the file or
+flag, exit 2 (1 for a batch that went on past failures), no traceback, and every file that existed before is
+byte-identical afterwards. Made-up output (NaN weights, NaN features, a truncated video) is refused or
+reported; training checkpoints survive a kill mid-save."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
+from transformers_rdmf.atomic import atomic_write_json, atomic_write_text
+from transformers_rdmf.cli import main as rdmf_main
+from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
+from transformers_rdmf.metrics.qvhighlights import main as qvhighlights_main
+from transformers_rdmf.training import evaluate_main, train_main
+from transformers_rdmf.video_processing_rdmf import read_frame_timestamps
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(
+    hidden_size=32, video_feature_dim=24, text_feature_dim=12, num_attention_heads=4,
+    num_moment_queries=10, decoder_ffn_dim=64,
+)  # fmt: skip
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file below ``roots`` -> the SHA-256 of its bytes."""
+    return {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for root in roots
+        for path in sorted(Path(root).rglob("*"))
+        if path.is_file()
+    }
+
+
+def refused(entry, argv, capsys, *roots, expect: str, status: int = 2) -> str:
+    """Run a command that must refuse: its status, one ``error:`` line holding ``expect``, no traceback,
+    and no file below ``roots`` changed, added or removed."""
+    before = snapshot(*roots)
+    try:
+        got = entry(argv)
+    except SystemExit as stop:  # the metrics CLI exits through sys.exit
+        got = stop.code
+    err = capsys.readouterr().err
+    assert got == status, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and expect in errors[0], err
+    assert snapshot(*roots) == before
+    return errors[0]
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A tiny feature checkpoint, one video's clip features, one query's token features."""
+    torch.manual_seed(0)
+    model = tmp_path / "model"
+    RDMFForMomentRetrieval(RDMFConfig(**TINY)).save_pretrained(model)
+    features = tmp_path / "features"
+    features.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(features / "vid.npz", features=rng.standard_normal((10, 24)).astype(np.float32))
+    np.savez(features / "qid1.npz", last_hidden_state=rng.standard_normal((5, 12)).astype(np.float32))
+    return tmp_path
+
+
+def predict_argv(root: Path, *extra: str, model: Path | None = None) -> list[str]:
+    argv = [
+        "predict",
+        "--model",
+        str(model or root / "model"),
+        "--features",
+        str(root / "features" / "vid.npz"),
+    ]
+    argv += ["--text-features", str(root / "features" / "qid1.npz"), "--query", "a person opens a door"]
+    return [*argv, "--output", str(root / "out" / "p.png"), *extra]
+
+
+def damaged_copy(root: Path, damage) -> Path:
+    folder = root / "damaged"
+    shutil.copytree(root / "model", folder)
+    damage(folder)
+    return folder
+
+
+def truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def drop_config_field(name: str):
+    def damage(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        del config[name]
+        (folder / "config.json").write_text(json.dumps(config))
+
+    return damage
+
+
+def nan_weight(folder: Path) -> None:
+    weights = load_file(folder / "model.safetensors")
+    weights["rdmf.saliency_head.weight"][0, 0] = float("nan")
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+def pickle_only(folder: Path) -> None:
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+
+
+def corrupt_header(folder: Path) -> None:
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[:8] = b"\xff" * 8
+    (folder / "model.safetensors").write_bytes(bytes(data))
+
+
+DAMAGED_CHECKPOINTS = {
+    "truncated weights": (lambda f: truncate(f / "model.safetensors"), "model.safetensors: not a readable safetensors file"),
+    "empty weights": (lambda f: truncate(f / "model.safetensors", 0), "model.safetensors: not a readable safetensors file"),
+    "corrupt weights": (corrupt_header, "model.safetensors: not a readable safetensors file"),
+    "truncated config": (lambda f: truncate(f / "config.json"), "config.json: not valid JSON"),
+    "config missing a field": (drop_config_field("hidden_size"), "config.json lacks ['hidden_size']"),
+    "pickle-only weights": (pickle_only, "holds only pytorch_model.bin, a pickle file; this library loads safetensors only"),
+    "NaN weights": (nan_weight, "1 tensor(s) hold NaN or infinity (rdmf.saliency_head.weight)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_CHECKPOINTS))
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(case, workspace, capsys):
+    damage, expect = DAMAGED_CHECKPOINTS[case]
+    folder = damaged_copy(workspace, damage)
+    line = refused(rdmf_main, predict_argv(workspace, model=folder), capsys, workspace, expect=expect)
+    assert str(folder) in line
+    assert "weights_only=False" not in line  # torch's hint to unpickle unsafely never reaches the user
+    assert not (workspace / "out").exists()
+
+
+def test_publish_and_evaluate_refuse_a_damaged_checkpoint_the_same_way(workspace, shared_data, capsys):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from publish import main as publish_main
+
+    from .test_hub_publish import tiny_preset
+
+    folder = damaged_copy(workspace, lambda f: truncate(f / "model.safetensors"))
+    metrics = shared_data / "conformance" / "qvhighlights" / "qddetr_sf+clip_val_preds_metrics.json"
+    preset = tiny_preset(workspace)
+    argv = [str(folder), str(metrics), str(workspace / "repo"), "--preset", str(preset)]
+    refused(publish_main, argv, capsys, workspace, expect="not a readable safetensors file")
+    argv = ["--checkpoint", str(folder), "--output_dir", str(workspace / "eval"), "--dataset", "custom"]
+    refused(evaluate_main, argv, capsys, workspace, expect="not a readable safetensors file")
+
+
+BAD_NUMBERS = {
+    "--clip-length 0": (["--clip-length", "0"], "--clip-length: expected a positive number of seconds, got 0.0"),
+    "--duration -5": (["--duration", "-5"], "--duration: expected a positive number of seconds, got -5.0"),
+    "--nms -1": (["--nms", "-1"], "--nms: expected an IoU threshold in [0, 1]"),
+    "--top-k 100000": (["--top-k", "100000"], "--top-k 100000: the model proposes 10 moments per pass"),
+    "--top-k 0": (["--top-k", "0"], "--top-k: expected a positive integer, got 0"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NUMBERS))
+def test_every_numeric_argument_is_range_checked(case, workspace, capsys):
+    extra, expect = BAD_NUMBERS[case]
+    refused(rdmf_main, predict_argv(workspace, *extra), capsys, workspace, expect=expect)
+
+
+def test_outputs_are_checked_before_anything_is_written(workspace, capsys):
+    (workspace / "out").mkdir()
+    png = str(workspace / "out" / "p.png")
+    features = str(workspace / "features" / "vid.npz")
+    cases = [
+        (["--output", str(workspace / "out")], "--output: "),  # a folder
+        (["--json", str(workspace / "out")], "--json: "),  # a folder: the PNG must not be written first
+        (["--output", features], f"--output {features} would overwrite --features {features}"),
+        (["--json", png], "--output and --json are both"),
+        (["--json", str(workspace / "model" / "config.json")], "would overwrite --model"),
+    ]
+    for extra, expect in cases:
+        argv = predict_argv(workspace)
+        argv[argv.index("--output") : argv.index("--output") + 2] = []
+        argv += ["--output", png] if extra[0] == "--json" else []
+        refused(rdmf_main, [*argv, *extra], capsys, workspace, expect=expect)
+        assert not Path(png).exists()
+
+
+def test_the_metrics_cli_never_replaces_its_ground_truth(shared_data, tmp_path, capsys):
+    gt = tmp_path / "gt.jsonl"
+    shutil.copy(shared_data / "qvhighlights" / "highlight_val_release.jsonl", gt)
+    argv = [
+        "--submission_path",
+        str(gt),
+        "--gt_path",
+        str(gt),
+        "--save_path",
+        str(tmp_path / "." / "gt.jsonl"),
+    ]
+    refused(qvhighlights_main, argv, capsys, tmp_path, expect="--save_path")
+
+
+def test_publish_never_deletes_the_checkpoints_own_metrics(workspace, capsys):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from publish import main as publish_main
+
+    checkpoint = workspace / "model"
+    (checkpoint / "metrics.json").write_text(json.dumps({"top5_mAP": 70.0, "per_domain": {"BK": 70.0}}))
+    argv = [str(checkpoint), str(checkpoint / "metrics.json"), str(checkpoint), "--overwrite"]
+    refused(publish_main, argv, capsys, workspace, expect="would overwrite checkpoint_dir")
+    refused(
+        publish_main, [*argv[:2], str(workspace), "--overwrite"], capsys, workspace, expect="would overwrite"
+    )
+
+
+def test_a_config_field_of_the_wrong_type_is_one_line(workspace, capsys):
+    argv = ["--output_dir", str(workspace / "run"), "--preset", "tvsum_i3d", "--set", "dropout=abc"]
+    argv += [
+        "--data_root",
+        str(workspace / "features"),
+        "--train_annotations",
+        str(workspace / "features" / "vid.npz"),
+    ]
+    line = refused(train_main, argv, capsys, workspace, expect="'dropout'")
+    assert "'abc'" in line
+
+
+def test_misspelt_config_keys_and_constant_feature_rows_are_reported(workspace, capsys):
+    config = json.loads((workspace / "model" / "config.json").read_text())
+    (workspace / "model" / "config.json").write_text(json.dumps({**config, "hiden_size": 64}))
+    rows = np.random.default_rng(1).standard_normal((10, 24)).astype(np.float32)
+    rows[[2, 5, 7]] = 0.0
+    np.savez(workspace / "features" / "vid.npz", features=rows)
+    assert rdmf_main(predict_argv(workspace, "--json", str(workspace / "out" / "p.json"))) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "rdmf predict: warning: " in err and "unknown config key(s) ['hiden_size']" in err
+    assert "vid.npz: 3 of 10 rows are constant (all zero?)" in err
+    result = json.loads((workspace / "out" / "p.json").read_text(), parse_constant=_no_nan)
+    assert len(result["saliency"]) == 10
+
+
+def _no_nan(token: str):
+    raise AssertionError(f"non-strict JSON token {token}")
+
+
+def test_nan_feature_rows_are_refused(workspace, capsys):
+    rows = np.ones((10, 24), dtype=np.float32)
+    rows[4, 3] = np.nan
+    np.savez(workspace / "features" / "vid.npz", features=rows)
+    refused(rdmf_main, predict_argv(workspace), capsys, workspace, expect="1 of 10 rows hold NaN or infinity")
+
+
+def test_json_is_written_strict_or_not_at_all(tmp_path):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        atomic_write_json(tmp_path / "m.json", {"mAP": float("nan")})
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+    atomic_write_text(tmp_path / "b.txt", "x")
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o666 & ~previous
+
+
+def test_forward_rejects_unknown_keywords_and_accepts_the_processors():
+    model = RDMFForMomentRetrieval(RDMFConfig(**TINY)).eval()
+    video, text = torch.randn(1, 6, 24), torch.randn(1, 4, 12)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'vide_mask'"):
+        model(video, text, vide_mask=torch.ones(1, 6))
+    with torch.no_grad():
+        plain = model(video, text)
+        with_extras = model(video, text, durations=torch.tensor([12.0]), clip_sampling=[None])
+    torch.testing.assert_close(with_extras.pred_spans, plain.pred_spans, atol=0, rtol=0)  # same tensors
+
+
+def test_return_dict_false_gives_the_tuple_of_the_output():
+    model = RDMFForMomentRetrieval(RDMFConfig(**TINY, return_dict=False)).eval()
+    video, text = torch.randn(1, 6, 24), torch.randn(1, 4, 12)
+    with torch.no_grad():
+        as_tuple = model(video, text)
+        as_output = model(video, text, return_dict=True)
+    assert isinstance(as_tuple, tuple)
+    torch.testing.assert_close(as_tuple[0], as_output.to_tuple()[0], atol=0, rtol=0)
+
+
+def faststart_copy(source: Path, target: Path) -> None:
+    """Remux ``source`` with its index (moov) at the front, as streaming encoders write it."""
+    with (
+        av.open(str(source)) as reader,
+        av.open(str(target), "w", options={"movflags": "faststart"}) as writer,
+    ):
+        stream = writer.add_stream_from_template(reader.streams.video[0])
+        for packet in reader.demux(reader.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                writer.mux(packet)
+
+
+def test_a_truncated_video_is_reported_with_both_durations(shared_data, tmp_path):
+    whole = tmp_path / "whole.mp4"
+    faststart_copy(shared_data / "examples" / "charades.mp4", whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert read_frame_timestamps(whole).duration == pytest.approx(30.697, abs=1e-3)
+    with pytest.warns(
+        UserWarning, match=r"cut.mp4: its frames end at 13\.48 s but the container says 30\.70 s"
+    ):
+        stamps = read_frame_timestamps(cut)
+    assert stamps.declared_duration == pytest.approx(30.697, abs=1e-3)
+
+
+def test_extract_features_goes_on_past_a_bad_video_and_lists_it(shared_data, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(shared_data / "examples" / "charades.mp4", videos / "a_good.mp4")
+    (videos / "b_broken.mp4").write_bytes(b"not a video at all")
+    faststart_copy(shared_data / "examples" / "charades.mp4", tmp_path / "whole.mp4")
+    (videos / "c_cut.mp4").write_bytes((tmp_path / "whole.mp4").read_bytes()[:400_000])
+    argv = ["extract-features", "--videos", str(videos), "--out", str(tmp_path / "features")]
+    argv += ["--backbones", "timm:test_resnet", "--random-weights", "--batch-size", "8"]
+    before = snapshot(videos)
+    assert rdmf_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    failures = [line for line in err.splitlines() if ": failed: " in line]
+    assert len(failures) == 1 and failures[0].startswith("rdmf extract-features: failed: b_broken: ")
+    assert "b_broken.mp4" in failures[0]
+    assert "c_cut.mp4: its frames end at" in err
+    written = sorted(path.name for path in (tmp_path / "features" / "timm_test_resnet").glob("*.npz"))
+    assert written == ["a_good.npz", "c_cut.npz"]
+    assert snapshot(videos) == before
+    argv_inside = ["extract-features", "--videos", str(videos), "--out", str(videos)]
+    argv_inside += ["--backbones", "timm:test_resnet", "--random-weights"]
+    refused(rdmf_main, argv_inside, capsys, videos, expect="would overwrite --videos")
+
+
+# ------------------------------------------------------------------ training
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    return write_synthetic_moment_dataset(tmp_path_factory.mktemp("synthetic"), num_train=16, num_eval=6)
+
+
+def train_argv(layout, output: Path, *extra: str) -> list[str]:
+    argv = ["--output_dir", str(output), "--preset", "clip_vit_b32", "--dataset", "qvhighlights"]
+    argv += [
+        "--train_annotations",
+        str(layout.train_annotations),
+        "--eval_annotations",
+        str(layout.eval_annotations),
+    ]
+    argv += [
+        "--video_feature_dirs",
+        *map(str, layout.video_feature_dirs),
+        "--text_feature_dir",
+        str(layout.text_feature_dir),
+    ]
+    argv += [
+        f"--set={key}={value}"
+        for key, value in {**TINY, "video_feature_dim": 32, "text_feature_dim": 16}.items()
+    ]
+    return [*argv, "--batch_size", "4", "--num_epochs", "2", "--disable_progress_bar", "--save_state_every_steps", "2", *extra]  # fmt: skip
+
+
+def test_a_finished_run_is_never_overwritten_unless_asked(synthetic, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_main(train_argv(synthetic, run, "--max_steps", "4")) == 0
+    assert (run / "checkpoints" / "step_4" / "complete.json").is_file()
+    capsys.readouterr()
+    refused(train_main, train_argv(synthetic, run, "--max_steps", "2"), capsys, run, expect="holds a run")
+    inside = train_argv(synthetic, synthetic.text_feature_dir / "run")
+    refused(
+        train_main, inside, capsys, synthetic.text_feature_dir, expect="would overwrite --text_feature_dir"
+    )
+    assert train_main(train_argv(synthetic, run, "--max_steps", "2", "--overwrite_output_dir")) == 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "last",
+        "step_2",
+    ]  # no step_4 of the old run
+    steps = {step for step, name, _ in _csv_rows(run) if name == "train/loss"}
+    assert steps == {1, 2}
+
+
+def _csv_rows(run: Path) -> list[tuple[int, str, float]]:
+    from transformers_rdmf.training import read_csv_log
+
+    return read_csv_log(run)
+
+
+def test_a_kill_inside_a_checkpoint_save_resumes_from_the_newest_complete_one(synthetic, tmp_path, capsys):
+    straight = tmp_path / "straight"
+    assert train_main(train_argv(synthetic, straight, "--max_steps", "6")) == 0
+    killed = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from transformers_rdmf.training import train_main; sys.exit(train_main(sys.argv[1:]))",
+    ]
+    env = {**os.environ, "RDMF_TEST_DIE_IN_SAVE": "step_4", "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    done = subprocess.run([*command, *train_argv(synthetic, killed, "--max_steps", "6")], env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 17, done.stderr  # died inside the save of step 4
+    checkpoints = killed / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [".step_4.partial", "step_2"]
+    (checkpoints / "step_4").mkdir()  # what a save without the rename used to leave behind
+    capsys.readouterr()
+    line = refused(
+        train_main, train_argv(synthetic, killed, "--max_steps", "6", "--resume_from_checkpoint", str(checkpoints / "step_4")),
+        capsys, killed, expect="not a complete checkpoint (missing complete.json)",
+    )  # fmt: skip
+    assert f"the newest complete checkpoint there is {checkpoints / 'step_2'}" in line
+    resume = train_argv(
+        synthetic, killed, "--max_steps", "6", "--resume_from_checkpoint", str(checkpoints / "step_2")
+    )
+    assert train_main(resume) == 0
+    a = load_file(straight / "checkpoints" / "last" / "model.safetensors")
+    b = load_file(killed / "checkpoints" / "last" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:  # another process and a resumed run: equal to float32 rounding
+        torch.testing.assert_close(b[name], a[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_the_console_script_prints_one_line_and_no_traceback(workspace):
+    folder = damaged_copy(workspace, lambda f: truncate(f / "model.safetensors"))
+    rdmf = Path(sys.executable).with_name("rdmf")
+    command = [str(rdmf)] if rdmf.exists() else [sys.executable, "-m", "transformers_rdmf.cli"]
+    done = subprocess.run([*command, *predict_argv(workspace, model=folder)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"rdmf predict: error: {folder / 'model.safetensors'}")
+    )
+    debug = subprocess.run([*command, *predict_argv(workspace, "--debug", model=folder)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert debug.returncode == 2 and "Traceback" in debug.stderr  # --debug shows it
