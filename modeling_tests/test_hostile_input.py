@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
-from transformers_rdmf.atomic import atomic_write_json, atomic_write_text
+from transformers_rdmf.atomic import atomic_write_json, atomic_write_text, current_umask
 from transformers_rdmf.cli import main as rdmf_main
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
 from transformers_rdmf.metrics.qvhighlights import main as qvhighlights_main
@@ -342,6 +342,8 @@ def test_extract_features_goes_on_past_a_bad_video_and_lists_it(shared_data, tmp
     assert "c_cut.mp4: its frames end at" in err
     written = sorted(path.name for path in (tmp_path / "features" / "timm_test_resnet").glob("*.npz"))
     assert written == ["a_good.npz", "c_cut.npz"]
+    mode = (tmp_path / "features" / "timm_test_resnet" / "a_good.npz").stat().st_mode & 0o777
+    assert mode == 0o666 & ~current_umask()  # the user's umask, not mkstemp's private 0600
     assert snapshot(videos) == before
     argv_inside = ["extract-features", "--videos", str(videos), "--out", str(videos)]
     argv_inside += ["--backbones", "timm:test_resnet", "--random-weights"]

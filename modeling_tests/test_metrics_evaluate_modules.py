@@ -37,6 +37,24 @@ def test_qvhighlights_module_matches_the_official_output(shared_data):
     assert result == json.loads((folder / "cgdetr_val_preds_metrics.json").read_text())
 
 
+def test_qvhighlights_module_takes_the_rows_as_released(shared_data):
+    """Release rows carry ``query`` and ``vid`` beside the schema's fields (they used to raise a bare
+    ``KeyError: 'query'``); a row missing a field names it."""
+    from transformers_rdmf.metrics import MetricInputError
+
+    folder = shared_data / "conformance" / "qvhighlights"
+    predictions = read_jsonl(folder / "cgdetr_val_preds.jsonl").rows  # with query and vid too
+    references = read_jsonl(shared_data / "qvhighlights" / "highlight_val_release.jsonl").rows
+    assert {"query", "vid"} <= set(references[0]) and {"query", "vid"} <= set(predictions[0])
+    module = evaluate.load(metric_path("qvhighlights"))
+    result = module.compute(predictions=predictions, references=references)
+    assert result == json.loads((folder / "cgdetr_val_preds_metrics.json").read_text())
+    broken = [dict(row) for row in references[:2]]
+    del broken[1]["duration"]
+    with pytest.raises(MetricInputError, match=r"references\[1\] \(qid \d+\): missing \['duration'\]"):
+        module.compute(predictions=predictions[:2], references=broken)
+
+
 def test_qvhighlights_module_accumulates_batches_without_saliency():
     module = evaluate.load(metric_path("qvhighlights"))
     for qid, window in [(1, [0.0, 10.0, 0.9]), (2, [40.0, 50.0, 0.9])]:
