@@ -450,3 +450,45 @@ def test_the_console_script_prints_one_line_and_no_traceback(workspace):
     )
     debug = subprocess.run([*command, *predict_argv(workspace, "--debug", model=folder)], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert debug.returncode == 2 and "Traceback" in debug.stderr  # --debug shows it
+
+
+def test_outputs_that_overflow_are_refused_not_printed(workspace, capsys):
+    """Finite weights can still overflow float32: the command stops instead of printing NaN."""
+    weights = load_file(workspace / "model" / "model.safetensors")
+    weights["rdmf.video_projection.weight"].fill_(3e38)
+    save_file(weights, workspace / "model" / "model.safetensors", metadata={"format": "pt"})
+    argv = predict_argv(workspace, "--json", str(workspace / "out" / "p.json"))
+    refused(rdmf_main, argv, capsys, workspace, expect="the model's outputs hold NaN or infinity")
+    assert not (workspace / "out").exists()
+
+
+TRAINING_NUMBERS = {
+    "--batch_size 0": (["--batch_size", "0"], "--batch_size 0: expected a batch size >= 1"),
+    "--learning_rate -1": (["--learning_rate", "-1"], "--learning_rate -1.0: expected a learning rate >= 0.0"),
+    "--clip_length 0": (["--clip_length", "0"], "--clip_length 0.0: expected seconds per clip > 0.0"),
+    "--nms_threshold 2": (["--nms_threshold", "2"], "--nms_threshold 2.0: expected an IoU threshold in [0, 1]"),
+    "--seed -3": (["--seed", "-3"], "--seed -3: expected a seed >= 0"),
+    "--max_grad_norm nan": (["--max_grad_norm", "nan"], "--max_grad_norm nan: expected a gradient norm > 0.0"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(TRAINING_NUMBERS))
+def test_every_training_number_is_range_checked(case, synthetic, tmp_path, capsys):
+    extra, expect = TRAINING_NUMBERS[case]
+    refused(train_main, train_argv(synthetic, tmp_path / "run", *extra), capsys, tmp_path, expect=expect)
+    assert not (tmp_path / "run" / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, expect",
+    [
+        (["--clip-length", "0"], "--clip-length: expected a positive number of seconds, got 0.0"),
+        (["--frames-per-clip", "0"], "--frames-per-clip: expected a positive integer, got 0"),
+        (["--batch-size", "-2"], "--batch-size: expected a positive integer, got -2"),
+    ],
+)
+def test_extraction_numbers_are_range_checked(extra, expect, shared_data, tmp_path, capsys):
+    argv = ["extract-features", "--videos", str(shared_data / "examples" / "charades.mp4")]
+    argv += ["--out", str(tmp_path / "f"), "--backbones", "timm:test_resnet", "--random-weights", *extra]
+    refused(rdmf_main, argv, capsys, tmp_path, expect=expect)
+    assert not (tmp_path / "f").exists()

@@ -1,6 +1,7 @@
 """``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout."""
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def run_extract_features(args: argparse.Namespace) -> int:
         extract_video_features,
     )
 
+    for flag, value in (("--batch-size", args.batch_size), ("--frames-per-clip", args.frames_per_clip)):
+        if value < 1:
+            raise ValueError(f"{flag}: expected a positive integer, got {value}")
+    if not (math.isfinite(args.clip_length) and args.clip_length > 0):
+        raise ValueError(f"--clip-length: expected a positive number of seconds, got {args.clip_length}")
     videos = args.videos[0] if len(args.videos) == 1 else args.videos
     if args.queries is not None and not Path(args.queries).is_file():
         raise FileNotFoundError(f"--queries: no file at {args.queries}")

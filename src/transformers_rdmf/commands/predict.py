@@ -82,6 +82,7 @@ def run_predict(args: argparse.Namespace) -> None:
     args.top_k = _check_top_k(args.top_k, model.config, one_pass=inputs.long_video is None)
     duration, clip_length, source = inputs.duration, inputs.clip_length, inputs.source
     moments, saliency, windows = _run_model(model, inputs, args)
+    _check_finite_outputs(moments, saliency, model_dir)
     trained_heads = model.config.trained_heads
     highlight_only = model.config.moment_head_trained is False
     clips = top_clips(saliency, args.top_k) if highlight_only else None
@@ -145,6 +146,16 @@ def _run_model(model, inputs: "PredictInputs", args):
             outputs, [inputs.duration], top_k=args.top_k, nms_threshold=args.nms
         )
         return moments[0], post_process_highlights(outputs, inputs.clip_length)[0], None
+
+
+def _check_finite_outputs(moments: list[dict], saliency: list[dict], model_dir: Path) -> None:
+    """Stop rather than print or write a NaN (finite weights and inputs can still overflow)."""
+    values = [clip["saliency"] for clip in saliency]
+    values += [moment[key] for moment in moments for key in ("start", "end", "score")]
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError(
+            f"--model {model_dir}: the model's outputs hold NaN or infinity on these inputs; nothing is written"
+        )
 
 
 def _describe_heads(trained_heads: list[str] | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -97,6 +98,10 @@ def extract_video_features(
         raise ValueError(f"encoders: stream names must differ, got {[e.name for e in encoders]}")
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    if not (math.isfinite(clip_length) and clip_length > 0):
+        raise ValueError(f"clip_length: expected a positive number of seconds, got {clip_length}")
+    if frames_per_clip < 1:
+        raise ValueError(f"frames_per_clip: expected a positive integer, got {frames_per_clip}")
     pairs = list_videos(videos)
     out_dir = Path(out_dir)
     folders = [out_dir / encoder.name for encoder in encoders]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         )
     if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
         raise ValueError(f"--ema_decay {args.ema_decay}: expected a value in [0, 1)")
+    check_numeric_ranges(args)
     output = Path(args.output_dir)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,40 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         probe.unlink(missing_ok=True)
     except OSError as error:
         raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
+
+
+# field -> (lowest allowed, whether the lowest itself is allowed, what the value is); None fields are unset.
+NUMERIC_RANGES = {
+    "learning_rate": (0.0, True, "a learning rate"),
+    "weight_decay": (0.0, True, "a weight decay"),
+    "batch_size": (1, True, "a batch size"),
+    "num_epochs": (1, True, "an epoch count"),
+    "max_steps": (1, True, "a step count"),
+    "warmup_steps": (0, True, "a step count"),
+    "max_grad_norm": (0.0, False, "a gradient norm"),
+    "gradient_accumulation_steps": (1, True, "a step count"),
+    "max_clips": (1, True, "a clip count"),
+    "num_workers": (0, True, "a worker count"),
+    "eval_every_epochs": (1, True, "an epoch count"),
+    "early_stopping_patience": (1, True, "an evaluation count"),
+    "save_state_every_steps": (1, True, "a step count"),
+    "top_k_windows": (1, True, "a window count"),
+    "clip_length": (0.0, False, "seconds per clip"),
+    "seed": (0, True, "a seed"),
+}
+
+
+def check_numeric_ranges(args: RDMFTrainingArguments) -> None:
+    """Every numeric argument finite and in its range (`NUMERIC_RANGES`); ``--nms_threshold`` in [0, 1]."""
+    for name, (lowest, inclusive, meaning) in NUMERIC_RANGES.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < lowest or (value == lowest and not inclusive):
+            bound = f">= {lowest}" if inclusive else f"> {lowest}"
+            raise ValueError(f"--{name} {value}: expected {meaning} {bound}")
+    if args.nms_threshold is not None and not 0 <= args.nms_threshold <= 1:
+        raise ValueError(f"--nms_threshold {args.nms_threshold}: expected an IoU threshold in [0, 1]")
 
 
 def use_cpu(args: RDMFTrainingArguments) -> bool:
