@@ -22,12 +22,20 @@ LAYERS = {
         "processing_rdmf",
         "video_processing_rdmf",
         "post_processing",
+        "long_video",
+        "pipeline_rdmf",
     ),
-    "data and features": ("data", "feature_manifest", "feature_extraction", "long_video"),
+    "data and features": ("data", "feature_manifest", "feature_extraction"),
     "applications": ("auto", "checkpoint_loading", "training", "hub", "commands", "cli", "__init__"),
 }
 # The files save_pretrained copies into a checkpoint for trust_remote_code, and what they may import.
-MODEL_ENTRY_POINTS = ("configuration_rdmf", "modeling_rdmf", "processing_rdmf", "video_processing_rdmf")
+MODEL_ENTRY_POINTS = (
+    "configuration_rdmf",
+    "modeling_rdmf",
+    "processing_rdmf",
+    "video_processing_rdmf",
+    "pipeline_rdmf",
+)
 MODEL_CLOSURE = (*LAYERS["the model (the trust_remote_code closure, flat)"], "presets")
 
 

@@ -47,6 +47,7 @@ def test_auto_classes_resolve_rdmf(tmp_path):
     assert type(AutoModelForMomentRetrieval.from_config(tiny_config())) is RDMFForMomentRetrieval
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModelForMomentRetrieval"] == "modeling_rdmf.RDMFForMomentRetrieval"
+    assert auto_map["AutoModel"] == "modeling_rdmf.RDMFModel"  # the same class as the package registers
     assert {p.name for p in tmp_path.glob("*.py")} >= {
         "modeling_rdmf.py",
         "configuration_rdmf.py",
@@ -92,8 +93,11 @@ FRESH_PROCESS = textwrap.dedent(
         raise SystemExit("transformers_rdmf was importable")
     except ImportError:
         pass
+    from transformers import pipeline
     folder, inputs_path, out_path = sys.argv[1:4]
-    model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    base = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    assert type(base).__name__ == "RDMFModel", type(base)  # the base model, as with the package installed
+    model = pipeline("video-moment-retrieval", model=folder, trust_remote_code=True).model  # the head
     assert type(model).__name__ == "RDMFForMomentRetrieval", type(model)
     assert not type(model).__module__.startswith("transformers_rdmf"), type(model).__module__
     with torch.no_grad():

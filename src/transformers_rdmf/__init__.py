@@ -22,6 +22,7 @@ _LAZY_NAMES = {
     "RDMFPreTrainedModel": "modeling_rdmf",
     "RDMFProcessor": "processing_rdmf",
     "RDMFVideoProcessor": "video_processing_rdmf",
+    "VideoMomentRetrievalPipeline": "pipeline_rdmf",
     "post_process_highlights": "post_processing",
     "post_process_moment_retrieval": "post_processing",
     "evaluate_moment_retrieval": "metrics",
@@ -32,7 +33,14 @@ _LAZY_NAMES = {
     "list_presets": "presets",
 }
 # Submodules that need torch and transformers: touching one registers the Auto classes first.
-_MODEL_MODULES = {"auto", "configuration_rdmf", "modeling_rdmf", "processing_rdmf", "video_processing_rdmf"}
+_MODEL_MODULES = {
+    "auto",
+    "configuration_rdmf",
+    "modeling_rdmf",
+    "pipeline_rdmf",
+    "processing_rdmf",
+    "video_processing_rdmf",
+}
 
 __all__ = [
     "AutoModelForMomentRetrieval",
@@ -44,6 +52,7 @@ __all__ = [
     "RDMFPreTrainedModel",
     "RDMFProcessor",
     "RDMFVideoProcessor",
+    "VideoMomentRetrievalPipeline",
     "evaluate_moment_retrieval",
     "evaluate_qvhighlights",
     "evaluate_tvsum",
@@ -87,6 +96,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never run
         RDMFMomentRetrievalOutput,
         RDMFPreTrainedModel,
     )
+    from .pipeline_rdmf import VideoMomentRetrievalPipeline
     from .post_processing import post_process_highlights, post_process_moment_retrieval
     from .presets import list_presets
     from .processing_rdmf import RDMFProcessor

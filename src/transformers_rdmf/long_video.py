@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .post_processing import post_process_moment_retrieval, rank_spans
-from .video_processing_rdmf import plan_clips, read_frame_timestamps
+from .video_processing_rdmf import iter_clip_frames, plan_clips, preprocess_frames, read_frame_timestamps
 
 DEFAULT_WINDOW_CLIPS = 75
 
@@ -182,8 +182,6 @@ def embed_video_file(model, video_processor, path, clips_per_batch: int = 32) ->
     Returns:
         ``(clips, video_feature_dim)``: what the model computes from the processor's ``pixel_values``.
     """
-    from .feature_extraction import iter_clip_frames, preprocess_frames
-
     stamps = read_frame_timestamps(path, video_processor.clip_length)
     frames_per_clip = video_processor.frames_per_clip
     sampling = plan_clips(stamps.times, stamps.duration, video_processor.clip_length, frames_per_clip)

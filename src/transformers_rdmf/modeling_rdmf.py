@@ -9,6 +9,7 @@ DETR-style decoder with an IoU-confidence head returns ranked moments (eq. 13).
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -471,6 +472,9 @@ class RDMFModel(RDMFPreTrainedModel):
     and token ids; returns fused clip features and per-clip saliency logits.
     """
 
+    # A checkpoint of the moment head loads into this base model (AutoModel) without a word about the head.
+    _keys_to_ignore_on_load_unexpected = [r"^(decoder|query_embeddings|span_head|class_head|iou_head)\."]
+
     def __init__(self, config: RDMFConfig):
         super().__init__(config)
         self.video_backbone = self.text_backbone = None
@@ -691,6 +695,8 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
     the ground truth. Their ranking score is eq. 13.
     """
 
+    _auto_class = "AutoModelForMomentRetrieval"  # save_pretrained puts the head here in auto_map
+
     def __init__(self, config: RDMFConfig):
         super().__init__(config)
         d = config.hidden_size
@@ -704,10 +710,16 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         self.post_init()
 
     def save_pretrained(self, save_directory, *args, **kwargs):
+        """``save_pretrained``, with what ``trust_remote_code`` needs where this package is not installed:
+        ``auto_map`` (``AutoModel``: the base `RDMFModel`, as transformers' models; the head under
+        ``AutoModelForMomentRetrieval``) and the ``video-moment-retrieval`` pipeline with its files."""
         auto_map = dict(getattr(self.config, "auto_map", None) or {})
-        auto_map["AutoModelForMomentRetrieval"] = "modeling_rdmf.RDMFForMomentRetrieval"
+        auto_map["AutoModel"] = "modeling_rdmf.RDMFModel"
         self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        self.config.custom_pipelines = {PIPELINE_TASK: PIPELINE_ENTRY}
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        _copy_pipeline_files(save_directory)
+        return result
 
     def predict_heads(self, hidden: torch.Tensor):
         """Decoder states ``(..., num_queries, hidden)`` -> spans ``(..., 2)``, logits ``(..., 2)``, IoUs or None."""
@@ -789,6 +801,31 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         )
         output.trained_heads = self.config.trained_heads
         return output
+
+
+# The pipeline a saved checkpoint carries (config.custom_pipelines): transformers.pipeline reads it with
+# trust_remote_code, loads the model through AutoModel and the pipeline class from pipeline_rdmf.py.
+PIPELINE_TASK = "video-moment-retrieval"
+PIPELINE_ENTRY = {
+    "impl": "pipeline_rdmf.VideoMomentRetrievalPipeline",
+    "pt": ["AutoModel"],
+    "type": "multimodal",
+}
+
+
+def _copy_pipeline_files(save_directory) -> None:
+    """Copy pipeline_rdmf.py and the files it imports beside the model's (when this copy of the code has it)."""
+    import shutil
+
+    from transformers.dynamic_module_utils import get_relative_import_files
+
+    source = Path(__file__).with_name("pipeline_rdmf.py")
+    if not source.is_file():
+        return
+    for path in [source, *map(Path, get_relative_import_files(str(source)))]:
+        target = Path(save_directory) / path.name
+        if not target.exists():
+            shutil.copy(path, target)
 
 
 __all__ = [

@@ -1,11 +1,20 @@
 """RDMF processor: a video file and a query -> model inputs; model outputs -> moments and saliency."""
 
 from transformers import AutoProcessor, BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.processing_utils import ProcessingKwargs, ProcessorMixin
 
 from .configuration_rdmf import RDMFConfig
 from .post_processing import post_process_highlights, post_process_moment_retrieval
-from .video_processing_rdmf import RDMFVideoProcessor
+from .video_processing_rdmf import RDMFVideoProcessor, RDMFVideoProcessorKwargs
+
+
+class RDMFProcessorKwargs(ProcessingKwargs, total=False):
+    """transformers' ``ProcessingKwargs``: ``text_kwargs`` reach the tokenizer (``max_length``, ``padding``),
+    ``videos_kwargs`` the video processor (``clip_length``, ``frames_per_clip``, ``size``, ...); a flat
+    keyword goes to whichever accepts it."""
+
+    videos_kwargs: RDMFVideoProcessorKwargs
+    _defaults = {"text_kwargs": {"padding": True, "truncation": True}}
 
 
 class RDMFProcessor(ProcessorMixin):
@@ -20,6 +29,11 @@ class RDMFProcessor(ProcessorMixin):
         tokenizer (`PreTrainedTokenizerBase`): tokenizes the query.
     """
 
+    _auto_class = (
+        "AutoProcessor"  # save_pretrained writes its auto_map and copies this file (trust_remote_code)
+    )
+    valid_processor_kwargs = RDMFProcessorKwargs
+
     def __init__(self, video_processor: RDMFVideoProcessor | None = None, tokenizer=None, **kwargs):
         super().__init__(video_processor, tokenizer, **kwargs)
 
@@ -29,25 +43,30 @@ class RDMFProcessor(ProcessorMixin):
         Args:
             videos: a video file path or a list of paths (see :meth:`RDMFVideoProcessor.preprocess`).
             text: a query or a list of queries.
-            **kwargs: passed to the video processor.
+            **kwargs: `RDMFProcessorKwargs`: ``text_kwargs={...}`` for the tokenizer, ``videos_kwargs={...}``
+                for the video processor, or flat keywords routed to the one that takes them.
         """
         if videos is None and text is None:
             raise ValueError("videos, text: pass at least one of them.")
+        merged = self._merge_kwargs(
+            RDMFProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
+        )
         data = {}
         if videos is not None:
-            data.update(self.video_processor(videos, **kwargs))
+            data.update(self.video_processor(videos, **merged["videos_kwargs"]))
         if text is not None:
-            data.update(self.tokenize(text))
+            data.update(self.tokenize(text, **merged["text_kwargs"]))
         return BatchFeature(data=data)
 
-    def tokenize(self, text) -> dict:
-        """``input_ids`` and ``attention_mask`` ``(batch, tokens)``, padded and truncated to the tokenizer's limit."""
+    def tokenize(self, text, **text_kwargs) -> dict:
+        """``input_ids`` and ``attention_mask`` ``(batch, tokens)``, padded and truncated to the tokenizer's limit
+        (``text_kwargs`` such as ``max_length`` go to the tokenizer)."""
         queries = [text] if isinstance(text, str) else list(text)
         if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             raise ValueError(f"text: every query must be a non-empty string, got {text!r}.")
-        tokens = self.tokenizer(
-            queries, padding=True, truncation=True, return_tensors="pt", return_token_type_ids=False
-        )
+        options = {"padding": True, "truncation": True, **text_kwargs}
+        options.update(return_tensors="pt", return_token_type_ids=False)
+        tokens = self.tokenizer(queries, **options)
         return {"input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
 
     def post_process_moment_retrieval(self, outputs, durations, top_k: int | None = 10, nms_threshold=None):
@@ -62,4 +81,4 @@ class RDMFProcessor(ProcessorMixin):
 
 AutoProcessor.register(RDMFConfig, RDMFProcessor, exist_ok=True)
 
-__all__ = ["RDMFProcessor"]
+__all__ = ["RDMFProcessor", "RDMFProcessorKwargs"]

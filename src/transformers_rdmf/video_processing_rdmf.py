@@ -216,6 +216,60 @@ def decode_video_clips(
     return torch.from_numpy(frames).permute(0, 3, 1, 2), sampling
 
 
+def iter_clip_frames(
+    path: str | os.PathLike, pts: np.ndarray, sampling: ClipSampling, clips_per_batch: int
+) -> Iterator[torch.Tensor]:
+    """Decode ``path`` once, yielding the sampled frames of ``clips_per_batch`` clips at a time.
+
+    Only the frames still needed by a clip not yet yielded are kept, so memory is one batch of clips
+    whatever the video's length.
+
+    Args:
+        pts: ``(frames,)`` the stream's presentation timestamps (`read_frame_timestamps`).
+        sampling: the clip plan (`plan_clips`) over those frames.
+
+    Yields:
+        ``(clips_in_batch * frames_per_clip, 3, height, width)`` uint8, clip-major, in clip order.
+    """
+    wanted = pts[sampling.frame_indices]  # (clips, frames_per_clip)
+    wanted_set = set(wanted.reshape(-1).tolist())
+    kept: dict[int, np.ndarray] = {}
+    next_clip, batch = 0, []
+    for frame_pts, image in iter_wanted_frames(path, wanted_set):
+        kept[frame_pts] = image
+        while next_clip < len(wanted) and all(int(p) in kept for p in wanted[next_clip]):
+            batch.extend(kept[int(p)] for p in wanted[next_clip])
+            next_clip += 1
+            if next_clip < len(wanted):
+                oldest_needed = int(wanted[next_clip:].min())
+                kept = {p: f for p, f in kept.items() if p >= oldest_needed}
+            if len(batch) == clips_per_batch * wanted.shape[1]:
+                yield torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
+                batch = []
+        if next_clip == len(wanted):
+            break
+    if next_clip < len(wanted):
+        missing = sorted(int(p) for p in wanted[next_clip:].reshape(-1) if int(p) not in kept)
+        raise ValueError(f"videos: {path}: the decoder returned no frame at pts {missing[:5]}")
+    if batch:
+        yield torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
+
+
+def preprocess_frames(
+    video_processor: "RDMFVideoProcessor", frames: torch.Tensor, frames_per_clip: int
+) -> torch.Tensor:
+    """Resize, crop and normalise decoded frames as ``video_processor`` does for whole videos.
+
+    Args:
+        frames: ``(clips * frames_per_clip, 3, H, W)`` uint8, clip-major.
+
+    Returns:
+        ``(clips, frames_per_clip, 3, h, w)`` float32.
+    """
+    pixels = BaseVideoProcessor.preprocess(video_processor, [frames], do_sample_frames=False)
+    return pixels["pixel_values_videos"][0].unflatten(0, (-1, frames_per_clip))
+
+
 class RDMFVideoProcessorKwargs(VideosKwargs, total=False):
     """``VideosKwargs`` plus the clip layout."""
 
@@ -233,6 +287,7 @@ class RDMFVideoProcessor(BaseVideoProcessor):
             defaults are CLIP's (shortest edge 224, bicubic, centre crop 224, OpenAI CLIP mean and std).
     """
 
+    _auto_class = "AutoVideoProcessor"  # save_pretrained writes its auto_map and copies this file
     valid_kwargs = RDMFVideoProcessorKwargs
     model_input_names = ["pixel_values", "pixel_mask"]
     resample = PILImageResampling.BICUBIC
@@ -328,6 +383,8 @@ __all__ = [
     "ClipSampling",
     "RDMFVideoProcessor",
     "decode_video_clips",
+    "iter_clip_frames",
+    "preprocess_frames",
     "plan_clips",
     "read_frame_timestamps",
 ]

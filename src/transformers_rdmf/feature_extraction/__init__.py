@@ -17,6 +17,7 @@ Modules: `encoders` (the backbones), `frames` (decoding a batch of clips at a ti
 files and manifests), `videos` and `queries` (the two drivers).
 """
 
+from ..video_processing_rdmf import iter_clip_frames, preprocess_frames
 from .encoders import (
     VIDEO_EXTENSIONS,
     TextEncoder,
@@ -24,12 +25,10 @@ from .encoders import (
     build_video_encoder,
     clip_image_encoder,
     clip_text_encoder,
-    preprocess_frames,
     swin3d_encoder,
     timm_encoder,
 )
 from .files import ExtractionReport, feature_file_is_complete, write_npz_atomically
-from .frames import iter_clip_frames
 from .queries import extract_query_features, read_queries
 from .videos import extract_video_features, list_videos
 

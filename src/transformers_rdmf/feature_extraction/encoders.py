@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers.video_processing_utils import BaseVideoProcessor
 
 from ..modeling_rdmf import average_frame_embeddings
 from ..video_processing_rdmf import (
     RDMFVideoProcessor,
+    preprocess_frames,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,21 +68,6 @@ class VideoEncoder:
         else:
             features = average_frame_embeddings(self.module, pixels.flatten(0, 1), frames_per_clip)
         return features.float().cpu()
-
-
-def preprocess_frames(
-    video_processor: RDMFVideoProcessor, frames: torch.Tensor, frames_per_clip: int
-) -> torch.Tensor:
-    """Resize, crop and normalise decoded frames as ``video_processor`` does for whole videos.
-
-    Args:
-        frames: ``(clips * frames_per_clip, 3, H, W)`` uint8, clip-major.
-
-    Returns:
-        ``(clips, frames_per_clip, 3, h, w)`` float32.
-    """
-    pixels = BaseVideoProcessor.preprocess(video_processor, [frames], do_sample_frames=False)
-    return pixels["pixel_values_videos"][0].unflatten(0, (-1, frames_per_clip))
 
 
 def _processor(shortest_edge: int, crop: int, mean, std, resample=None) -> RDMFVideoProcessor:

@@ -18,6 +18,7 @@ from ..feature_manifest import (
 )
 from ..video_processing_rdmf import (
     ClipSampling,
+    iter_clip_frames,
     plan_clips,
     read_frame_timestamps,
 )
@@ -29,7 +30,6 @@ from .files import (
     feature_file_is_complete,
     write_npz_atomically,
 )
-from .frames import iter_clip_frames
 
 logger = logging.getLogger(__name__)
 
