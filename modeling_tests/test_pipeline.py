@@ -207,3 +207,28 @@ def test_processor_and_pipeline_load_in_a_fresh_process_without_the_package(
         moments, saliency = processor_and_model(model, processor, charades, query)
         assert_same_ranked(result["moments"], moments, SPAN_TOLERANCE)
         assert_same_ranked(result["saliency"], saliency, SPAN_TOLERANCE)
+
+
+def test_a_published_video_checkpoint_serves_the_pipeline_and_processor_from_its_folder(
+    video_checkpoint, charades, shared_data, tmp_path
+):
+    from transformers_rdmf.hub import publish_checkpoint
+
+    from .test_hub_publish import tiny_preset
+
+    model, processor, folder = video_checkpoint
+    metrics = shared_data / "conformance" / "qvhighlights" / "qddetr_sf+clip_val_preds_metrics.json"
+    preset = tiny_preset(tmp_path, video_feature_dim=16, text_feature_dim=16)
+    out = publish_checkpoint(folder, metrics, tmp_path / "repo", preset=preset)
+    assert {"pipeline_rdmf.py", "processing_rdmf.py", "video_processing_rdmf.py", "long_video.py"} <= {
+        p.name for p in out.glob("*.py")
+    }
+    saved = json.loads((out / "processor_config.json").read_text())
+    assert saved["auto_map"]["AutoProcessor"] == "processing_rdmf.RDMFProcessor"
+    config = json.loads((out / "config.json").read_text())
+    assert config["custom_pipelines"][TASK]["impl"] == "pipeline_rdmf.VideoMomentRetrievalPipeline"
+    card = (out / "README.md").read_text()
+    assert 'pipeline("video-moment-retrieval"' in card and "processor.post_process_moment_retrieval" in card
+    result = pipeline(TASK, model=str(out), trust_remote_code=True)(str(charades), query=QUERIES[0], top_k=5)
+    moments, _ = processor_and_model(model, processor, charades, QUERIES[0])
+    assert_same_ranked(result["moments"], moments, SPAN_TOLERANCE)

@@ -40,3 +40,23 @@ def test_readme_command_reproduces_the_recorded_top5_map(shared_data, tmp_path):
     score = evaluate_tvsum([prediction], [reference])["top5_mAP"]
     recorded = json.loads((CHECKPOINT / "metrics.json").read_text())["top5_mAP"]
     assert score == pytest.approx(recorded, abs=0.01)
+
+
+def test_the_shipped_checkpoint_serves_the_pipeline_with_the_package():
+    """Its folder holds no code (it ships with the package), so the package's pipeline class serves it."""
+    import numpy as np
+    from transformers import pipeline
+
+    from transformers_rdmf import VideoMomentRetrievalPipeline
+
+    finder = pipeline(
+        "video-moment-retrieval", model=str(CHECKPOINT), pipeline_class=VideoMomentRetrievalPipeline
+    )
+    examples = CHECKPOINT.parent / "tvsum"
+    rows = [np.load(examples / f"Bhxk-O1Y7Ho_{stream}.npy") for stream in ("rgb", "opt")]
+    video = np.concatenate([r / np.linalg.norm(r, axis=1, keepdims=True) for r in rows], axis=1)
+    text = np.load(examples / "Bhxk-O1Y7Ho_title.npz")["last_hidden_state"]
+    text = text / np.linalg.norm(text, axis=-1, keepdims=True)
+    result = finder({"video_features": video, "text_features": text}, query="Vlog #509", top_k=5)
+    assert result["moments"] is None and result["trained_heads"] == ["saliency"]
+    assert [(c["start"], c["end"]) for c in result["top_clips"]][:2] == [(160.0, 162.0), (436.0, 438.0)]

@@ -73,6 +73,7 @@ def card_context(inputs: CardInputs, info: DatasetSpec) -> dict:
         "headline": list((inputs.raw_metrics.get("brief") or inputs.metrics).items()),
         "repo": inputs.repo_id or inputs.model_name,
         "video_feature_dim": checkpoint.config["video_feature_dim"],
+        "raw_video": checkpoint.config.get("video_backbone") is not None,
         "text_feature_dim": checkpoint.config["text_feature_dim"],
         "features": None if features is None else _feature_streams(features),
         "per_category": _per_category(checkpoint),

@@ -10,6 +10,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..atomic import atomic_folder, check_output_paths
+from ..processing_rdmf import RDMFProcessor
 from .card import CardInputs, build_model_card
 from .checkpoint import (
     PROCESSOR_FILE_PATTERNS,
@@ -108,7 +109,9 @@ def publish_checkpoint(
     )
 
     def fill(folder: Path) -> None:
-        model.save_pretrained(folder)
+        model.save_pretrained(folder)  # with the model's code and the pipeline's (trust_remote_code)
+        if (checkpoint.folder / "processor_config.json").is_file():  # saved again: its auto_map and code
+            RDMFProcessor.from_pretrained(checkpoint.folder).save_pretrained(folder)
         _copy_beside(checkpoint, folder)
         if checkpoint.preset is not None:
             _write_json(folder / "preset.json", checkpoint.preset.to_json())
