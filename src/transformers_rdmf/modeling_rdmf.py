@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from transformers import (
     CLIPConfig,
     CLIPModel,
@@ -22,6 +23,7 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
@@ -32,6 +34,7 @@ from .reaction_diffusion import (
     euler_stability_bound,
     temporal_diffusion,
     temporal_diffusion_closed_form,
+    tracing,
 )
 
 
@@ -213,23 +216,58 @@ class RDMFReactionDiffusionFusion(nn.Module):
         return fused * mask.unsqueeze(-1).to(fused.dtype), u, v
 
 
+class RDMFAttention(nn.Module):
+    """Multi-head attention with ``nn.MultiheadAttention``'s parameters (``in_proj_weight``, ``in_proj_bias``,
+    ``out_proj``), so checkpoints load unchanged, computed by ``scaled_dot_product_attention``.
+
+    Unlike ``nn.MultiheadAttention``, which reads ``out_proj.weight`` directly, this calls ``out_proj`` as a
+    module: hooks on it run, so a model offloaded to disk (``device_map`` with accelerate) loads its weight.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(
+                f"hidden_size {hidden_size} must be divisible by num_attention_heads {num_heads}"
+            )
+        self.num_heads, self.dropout = num_heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * hidden_size))
+        self.out_proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, query, key, value, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``query`` ``(batch, n, hidden)`` attends to ``key``/``value`` ``(batch, m, hidden)``;
+        ``key_padding_mask`` ``(batch, m)`` True where a key is padding. Returns ``(batch, n, hidden)``."""
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        q, k, v = (
+            self._heads(F.linear(x, w, b))
+            for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v))
+        )
+        allowed = None if key_padding_mask is None else ~key_padding_mask.bool()[:, None, None, :]
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out_proj(attended.transpose(1, 2).flatten(2))
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, n, hidden)`` -> ``(batch, heads, n, hidden / heads)``."""
+        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+
+
 class RDMFCrossAttentionFusion(nn.Module):
     """The "w/o RD" ablation: clips attend to the query tokens (``O(clips * tokens * hidden)``)."""
 
     def __init__(self, config: RDMFConfig):
         super().__init__()
-        self.attention = nn.MultiheadAttention(
-            config.hidden_size, config.num_attention_heads, dropout=config.dropout, batch_first=True
-        )
+        self.attention = RDMFAttention(config.hidden_size, config.num_attention_heads, dropout=config.dropout)
         self.norm = nn.LayerNorm(config.hidden_size)
 
     def forward(
         self, video: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, token_mask: torch.Tensor
     ):
         """``video`` ``(batch, clips, hidden)`` attends to ``tokens`` ``(batch, tokens, hidden)``."""
-        attended, _ = self.attention(
-            video, tokens, tokens, key_padding_mask=~token_mask.bool(), need_weights=False
-        )
+        attended = self.attention(video, tokens, tokens, key_padding_mask=~token_mask.bool())
         fused = self.norm(video + attended)
         return fused * mask.unsqueeze(-1).to(fused.dtype)
 
@@ -267,14 +305,17 @@ class RDMFMLP(nn.Module):
         return x
 
 
-class RDMFDecoderLayer(nn.Module):
-    """DETR decoder layer (post-norm): self-attention of moment queries, cross-attention to clips, FFN."""
+class RDMFDecoderLayer(GradientCheckpointingLayer):
+    """DETR decoder layer (post-norm): self-attention of moment queries, cross-attention to clips, FFN.
+
+    A ``GradientCheckpointingLayer``: after ``model.gradient_checkpointing_enable()`` its activations are
+    recomputed in the backward pass instead of kept (the same gradients, less memory)."""
 
     def __init__(self, config: RDMFConfig):
         super().__init__()
         d, heads, p = config.hidden_size, config.num_attention_heads, config.dropout
-        self.self_attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
-        self.cross_attention = nn.MultiheadAttention(d, heads, dropout=p, batch_first=True)
+        self.self_attention = RDMFAttention(d, heads, dropout=p)
+        self.cross_attention = RDMFAttention(d, heads, dropout=p)
         self.feed_forward = nn.Sequential(
             nn.Linear(d, config.decoder_ffn_dim),
             nn.ReLU(),
@@ -289,11 +330,11 @@ class RDMFDecoderLayer(nn.Module):
     def forward(self, queries, query_position, memory, memory_position, memory_padding):
         """``queries`` ``(batch, num_queries, hidden)`` attend to ``memory`` ``(batch, clips, hidden)``."""
         q = queries + query_position
-        attended, _ = self.self_attention(q, q, queries, need_weights=False)
+        attended = self.self_attention(q, q, queries)
         queries = self.self_attention_norm(queries + self.dropout(attended))
         located = memory + memory_position  # positions in the values too: a span is read off directly
-        attended, _ = self.cross_attention(
-            queries + query_position, located, located, key_padding_mask=memory_padding, need_weights=False
+        attended = self.cross_attention(
+            queries + query_position, located, located, key_padding_mask=memory_padding
         )
         queries = self.cross_attention_norm(queries + self.dropout(attended))
         return self.feed_forward_norm(queries + self.dropout(self.feed_forward(queries)))
@@ -440,6 +481,15 @@ class RDMFPreTrainedModel(PreTrainedModel):
     main_input_name = "video_features"
     _auto_class = "AutoModel"  # save_pretrained copies this file and its imports for trust_remote_code
     _no_split_modules = ["RDMFDecoderLayer"]
+    supports_gradient_checkpointing = True  # the decoder layers (GradientCheckpointingLayer)
+
+    @classmethod
+    def is_custom_code(cls) -> bool:
+        """False: this code initialises through ``transformers.initialization``, which leaves loaded tensors
+        alone, so transformers need not guess. Its guess for code outside the library skips modules without
+        parameters of their own, such as CLIP's attention, whose init sets its projections: missing backbone
+        weights then got normal(0.02) instead of CLIP's own scheme."""
+        return False
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):
@@ -453,7 +503,7 @@ class RDMFPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=std)
-        elif isinstance(module, nn.MultiheadAttention):
+        elif isinstance(module, RDMFAttention):
             init.xavier_uniform_(module.in_proj_weight)
             init.zeros_(module.in_proj_bias)
         elif isinstance(module, RDMFTemporalDiffusion):
@@ -663,7 +713,7 @@ def _check_features(name: str, features, width: int, width_field: str, axis: str
             f"{name}: expected feature width {width} (config.{width_field}), got {features.shape[2]} "
             f"(shape {tuple(features.shape)})."
         )
-    if not all_finite(features):
+    if not tracing() and not all_finite(features):
         bad = (~torch.isfinite(features)).nonzero()[0].tolist()
         raise ValueError(f"{name}: contains NaN or infinite values (first at index {bad}).")
 
@@ -677,6 +727,8 @@ def _check_mask(name: str, mask, features: torch.Tensor, prefix: bool) -> torch.
             f"{name}: expected shape ({batch}, {length}) to match the features, got {tuple(mask.shape)}."
         )
     mask = mask.to(device=features.device).long()
+    if tracing():
+        return mask
     empty = (mask.sum(dim=1) == 0).nonzero().flatten().tolist()
     if empty:
         raise ValueError(f"{name}: rows {empty} have no valid entry (all-zero mask).")
@@ -775,7 +827,9 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         )
         memory, mask = encoded.last_hidden_state, encoded.video_mask
         batch = memory.shape[0]
-        query_position = self.query_embeddings.weight.unsqueeze(0).expand(batch, -1, -1)
+        # through the module's forward (not .weight), so that offloading hooks load the weight first
+        query_ids = torch.arange(self.config.num_moment_queries, device=memory.device)
+        query_position = self.query_embeddings(query_ids).unsqueeze(0).expand(batch, -1, -1)
         memory_position = normalized_position_embedding(mask, memory.shape[-1]).to(memory.dtype)
         states = self.decoder(query_position, memory, memory_position, ~mask.bool())
         spans, logits, ious = self.predict_heads(states)  # each with a leading (num_layers,) axis
