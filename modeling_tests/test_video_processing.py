@@ -8,6 +8,7 @@ from transformers import AutoVideoProcessor
 
 from transformers_rdmf.video_processing_rdmf import (
     RDMFVideoProcessor,
+    decode_frames,
     decode_video_clips,
     plan_clips,
     read_frame_timestamps,
@@ -147,3 +148,25 @@ def test_bad_clip_layout_raises():
         RDMFVideoProcessor(frames_per_clip=0)
     with pytest.raises(ValueError, match="videos: expected a video file path"):
         RDMFVideoProcessor()([])
+
+
+def test_a_video_decoded_by_the_caller_gives_the_files_pixels(charades):
+    """Frames and timestamps you decoded yourself (another decoder, a camera) plan the same clips."""
+    stamps = read_frame_timestamps(charades)
+    decoded = decode_frames(charades, stamps.pts)
+    frames = np.stack([decoded[int(p)] for p in stamps.pts])  # (n, H, W, 3) uint8, presentation order
+    processor = RDMFVideoProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    from_file = processor(str(charades), frames_per_clip=2)
+    given = {"frames": frames, "timestamps": stamps.times + 7.0, "duration": stamps.duration}  # any origin
+    from_arrays = processor([given, str(charades)], frames_per_clip=2)
+    # the same frames through the same operations: exact
+    assert torch.equal(from_arrays["pixel_values"][0], from_file["pixel_values"][0])
+    assert torch.equal(from_arrays["pixel_values"][1], from_file["pixel_values"][0])
+    assert from_arrays["durations"].tolist() == [stamps.duration, stamps.duration]
+    np.testing.assert_array_equal(
+        from_arrays["clip_sampling"][0].frame_indices, from_file["clip_sampling"][0].frame_indices
+    )
+    with pytest.raises(ValueError, match="timestamps must be 460 finite, strictly increasing seconds"):
+        processor({"frames": frames, "timestamps": stamps.times[::-1]})
+    with pytest.raises(ValueError, match=r"frames must be \(n, H, W, 3\) uint8"):
+        processor({"frames": frames.astype(np.float32), "timestamps": stamps.times})

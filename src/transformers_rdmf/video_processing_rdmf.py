@@ -216,6 +216,37 @@ def decode_video_clips(
     return torch.from_numpy(frames).permute(0, 3, 1, 2), sampling
 
 
+def sample_decoded_clips(
+    video: dict, clip_length: float = 2.0, frames_per_clip: int = 1
+) -> tuple[torch.Tensor, ClipSampling]:
+    """`decode_video_clips` for a video you decoded yourself: ``{"frames": (n, H, W, 3) uint8,
+    "timestamps": (n,) seconds, ascending, "duration": seconds (optional: the last frame's start plus the
+    typical frame interval)}``. The clips are planned on the timestamps exactly as for a file.
+
+    Returns:
+        ``(frames, sampling)``: ``frames`` ``(clips * frames_per_clip, 3, H, W)`` uint8, clip-major.
+    """
+    if not isinstance(video, dict) or "frames" not in video or "timestamps" not in video:
+        raise ValueError('videos: a decoded video is a dict with "frames" (n, H, W, 3) and "timestamps" (n,)')
+    frames = torch.as_tensor(np.asarray(video["frames"]))
+    times = np.asarray(video["timestamps"], dtype=np.float64)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+        raise ValueError(
+            f"videos: frames must be (n, H, W, 3) uint8, got {tuple(frames.shape)} {frames.dtype}"
+        )
+    if times.shape != (frames.shape[0],) or not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+        raise ValueError(
+            f"videos: timestamps must be {frames.shape[0]} finite, strictly increasing seconds, one per frame"
+        )
+    start = times - times[0]
+    duration = video.get("duration")
+    if duration is None:
+        duration = float(start[-1] + (np.median(np.diff(start)) if len(start) > 1 else clip_length))
+    sampling = plan_clips(start, float(duration), clip_length, frames_per_clip)
+    chosen = frames[torch.from_numpy(sampling.frame_indices.reshape(-1))]
+    return chosen.permute(0, 3, 1, 2).contiguous(), sampling
+
+
 def iter_clip_frames(
     path: str | os.PathLike, pts: np.ndarray, sampling: ClipSampling, clips_per_batch: int
 ) -> Iterator[torch.Tensor]:
@@ -314,7 +345,8 @@ class RDMFVideoProcessor(BaseVideoProcessor):
         """Decode, sample, resize and normalise a batch of videos.
 
         Args:
-            videos: a path to a video file, or a list of paths.
+            videos: a path to a video file, a video you decoded (``{"frames": (n, H, W, 3) uint8,
+                "timestamps": (n,) seconds}``, see `sample_decoded_clips`), or a list of either.
             clip_length, frames_per_clip: override the processor's values.
             **kwargs: the usual video-processing options (``size``, ``do_normalize``, ...).
 
@@ -327,8 +359,12 @@ class RDMFVideoProcessor(BaseVideoProcessor):
         frames_per_clip = self.frames_per_clip if frames_per_clip is None else frames_per_clip
         _check_clip_layout(clip_length, frames_per_clip)
         kwargs.pop("return_tensors", None)
-        paths = _as_paths(videos)
-        decoded = [decode_video_clips(path, clip_length, frames_per_clip) for path in paths]
+        decoded = [
+            sample_decoded_clips(video, clip_length, frames_per_clip)
+            if isinstance(video, dict)
+            else decode_video_clips(video, clip_length, frames_per_clip)
+            for video in _as_videos(videos)
+        ]
         frames = super().preprocess([f for f, _ in decoded], do_sample_frames=False, **kwargs)
         samplings = [s for _, s in decoded]
         pixel_values, pixel_mask = _pad_clips(frames["pixel_values_videos"], samplings, frames_per_clip)
@@ -349,17 +385,16 @@ def _check_clip_layout(clip_length, frames_per_clip) -> None:
         raise ValueError(f"frames_per_clip: expected a positive integer, got {frames_per_clip!r}")
 
 
-def _as_paths(videos) -> list[str | os.PathLike]:
-    if isinstance(videos, (str, os.PathLike)):
+def _as_videos(videos) -> list:
+    """One video (a path or a decoded dict) or a non-empty list of them, as a list."""
+    one = (str, os.PathLike, dict)
+    if isinstance(videos, one):
         return [videos]
-    if (
-        isinstance(videos, (list, tuple))
-        and videos
-        and all(isinstance(v, (str, os.PathLike)) for v in videos)
-    ):
+    if isinstance(videos, (list, tuple)) and videos and all(isinstance(v, one) for v in videos):
         return list(videos)
     raise ValueError(
-        f"videos: expected a video file path or a non-empty list of paths, got {type(videos).__name__}"
+        "videos: expected a video file path, a decoded video ({'frames', 'timestamps'}) or a non-empty list "
+        f"of them, got {type(videos).__name__}"
     )
 
 
@@ -383,6 +418,7 @@ __all__ = [
     "ClipSampling",
     "RDMFVideoProcessor",
     "decode_video_clips",
+    "sample_decoded_clips",
     "iter_clip_frames",
     "preprocess_frames",
     "plan_clips",
