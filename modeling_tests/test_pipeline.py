@@ -21,8 +21,8 @@ from transformers_rdmf.post_processing import (
 )
 
 from .test_modeling import SPAN_TOLERANCE, assert_same_ranked
-from .test_processing_rdmf import tiny_processor
-from .test_video_backbones import tiny_clip_rdmf_config
+from .test_processing_rdmf import predict as processor_and_model
+from .test_processing_rdmf import save_tiny_video_checkpoint
 
 TASK = "video-moment-retrieval"
 QUERIES = ["a person opens the door", "someone sits on the sofa"]
@@ -35,13 +35,7 @@ FEATURES = dict(
 @pytest.fixture(scope="module")
 def video_checkpoint(tmp_path_factory):
     """A tiny random CLIP-backbone model and its processor, saved to one folder."""
-    torch.manual_seed(0)
-    model = RDMFForMomentRetrieval(tiny_clip_rdmf_config()).eval()
-    processor = tiny_processor()
-    folder = tmp_path_factory.mktemp("video_checkpoint")
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return model, processor, folder
+    return save_tiny_video_checkpoint(tmp_path_factory.mktemp("video_checkpoint"))
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +50,6 @@ def feature_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def charades(shared_data):
     return shared_data / "examples" / "charades.mp4"
-
-
-def processor_and_model(model, processor, video, query):
-    """The five lines of docs/inference.md, for one query."""
-    inputs = processor(videos=str(video), text=query)
-    with torch.no_grad():
-        outputs = model(**inputs)
-    moments = processor.post_process_moment_retrieval(
-        outputs, inputs["durations"], top_k=5, nms_threshold=0.7
-    )
-    return moments[0], processor.post_process_highlights(outputs)[0]
 
 
 def test_a_video_and_several_queries_equal_the_processor_and_model(video_checkpoint, charades):

@@ -24,9 +24,9 @@ def tiny_processor() -> RDMFProcessor:
     return RDMFProcessor(video_processor=video_processor, tokenizer=tiny_tokenizer())
 
 
-def predict(model, processor, video) -> tuple[list[dict], list[dict]]:
+def predict(model, processor, video, query: str = QUERY) -> tuple[list[dict], list[dict]]:
     """The five lines of docs/inference.md."""
-    inputs = processor(videos=str(video), text=QUERY)
+    inputs = processor(videos=str(video), text=query)
     with torch.no_grad():
         outputs = model(**inputs)
     moments = processor.post_process_moment_retrieval(
@@ -40,16 +40,19 @@ def charades(shared_data):
     return shared_data / "examples" / "charades.mp4"
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    """A tiny random CLIP-backbone model and its processor, in memory and saved to one folder."""
+def save_tiny_video_checkpoint(folder):
+    """A tiny random CLIP-backbone model and its processor, in memory and saved to ``folder``."""
     torch.manual_seed(0)
     model = RDMFForMomentRetrieval(tiny_clip_rdmf_config()).eval()
     processor = tiny_processor()
-    folder = tmp_path_factory.mktemp("tiny_rdmf")
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return model, processor, folder
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    return save_tiny_video_checkpoint(tmp_path_factory.mktemp("tiny_rdmf"))
 
 
 def test_saved_and_loaded_model_and_processor_give_identical_spans(saved, charades):
