@@ -215,3 +215,19 @@ def test_a_published_video_checkpoint_serves_the_pipeline_and_processor_from_its
     result = pipeline(TASK, model=str(out), trust_remote_code=True)(str(charades), query=QUERIES[0], top_k=5)
     moments, _ = processor_and_model(model, processor, charades, QUERIES[0])
     assert_same_ranked(result["moments"], moments, SPAN_TOLERANCE)
+
+
+def test_a_video_decoded_by_the_caller_gives_the_files_moments(video_checkpoint, charades):
+    from transformers_rdmf.video_processing_rdmf import decode_frames, read_frame_timestamps
+
+    _, _, folder = video_checkpoint
+    finder = pipeline(TASK, model=str(folder), trust_remote_code=True)
+    stamps = read_frame_timestamps(charades)
+    decoded = decode_frames(charades, stamps.pts)
+    frames = np.stack([decoded[int(p)] for p in stamps.pts])
+    given = {"frames": frames, "timestamps": stamps.times, "duration": stamps.duration}
+    from_arrays = finder(given, query=QUERIES[0], top_k=5)
+    from_file = finder(str(charades), query=QUERIES[0], top_k=5)
+    # the same pixels, embedded at once rather than a batch of clips at a time: to a tolerance
+    assert_same_ranked(from_arrays["moments"], from_file["moments"], SPAN_TOLERANCE)
+    assert_same_ranked(from_arrays["saliency"], from_file["saliency"], SPAN_TOLERANCE)

@@ -12,8 +12,9 @@ moments, per-clip saliency and top clips, JSON-ready.
 A raw video is decoded and embedded by the model's own backbone once, a batch of clips at a time, then
 every query runs on those features; a video longer than ``window_clips`` runs in overlapping windows as
 ``rdmf predict`` does (`long_video.predict_long_video`; a video that fits one window is the single pass).
-A feature checkpoint takes ``{"video_features": (clips, dim), "text_features": (tokens, dim) or a list of
-them, one per query}``. Saved checkpoints carry the pipeline (``config.custom_pipelines`` and this file),
+A video you decoded yourself is ``{"frames": (n, H, W, 3) uint8, "timestamps": (n,) seconds}``. A feature
+checkpoint takes ``{"video_features": (clips, dim), "text_features": (tokens, dim) or a list of them, one
+per query}``. Saved checkpoints carry the pipeline (``config.custom_pipelines`` and this file),
 so it loads with ``trust_remote_code=True`` where this package is not installed.
 """
 
@@ -71,11 +72,11 @@ class VideoMomentRetrievalPipeline(Pipeline):
         queries = [query] if isinstance(query, str) else list(query or [])
         if not queries or not all(isinstance(q, str) and q.strip() for q in queries):
             raise ValueError(f"query: give a non-empty string or a list of them, got {query!r}")
-        if isinstance(inputs, dict):
+        if isinstance(inputs, dict) and "frames" not in inputs:
             features, clip_length, duration = self._given_features(inputs, clip_length, duration)
             query_inputs = self._given_text_features(inputs, len(queries))
         else:
-            features, clip_length, duration = self._embed_video(str(inputs))
+            features, clip_length, duration = self._embed_video(inputs)
             query_inputs = [self._tokenize(q) for q in queries]
         return {"features": features, "queries": queries, "query_inputs": query_inputs,
                 "clip_length": clip_length, "duration": duration}  # fmt: skip
@@ -108,15 +109,28 @@ class VideoMomentRetrievalPipeline(Pipeline):
         ]
         return results[0] if len(results) == 1 else results
 
-    def _embed_video(self, path: str) -> tuple[torch.Tensor, float, float]:
+    def _embed_video(self, video) -> tuple[torch.Tensor, float, float]:
+        """``(clips, dim)`` features of a video file (decoded a batch of clips at a time) or of a decoded
+        video (``{"frames", "timestamps"}``, see `video_processing_rdmf.sample_decoded_clips`)."""
         if self.processor is None or self.model.config.video_backbone is None:
             raise ValueError(
                 "inputs: this checkpoint reads clip features, not videos; pass "
                 '{"video_features": (clips, dim) array, "text_features": (tokens, dim) array}'
             )
         video_processor = self.processor.video_processor
-        duration = read_frame_timestamps(path, video_processor.clip_length).duration
-        return embed_video_file(self.model, video_processor, path), video_processor.clip_length, duration
+        if isinstance(video, dict):  # already in memory: its pixels at once
+            pixels = video_processor(video)
+            device = next(self.model.parameters()).device
+            features, _ = self.model.rdmf.embed_video(
+                pixels["pixel_values"].to(device), pixels["pixel_mask"].to(device), None
+            )
+            return features[0].cpu(), video_processor.clip_length, float(pixels["durations"][0])
+        duration = read_frame_timestamps(str(video), video_processor.clip_length).duration
+        return (
+            embed_video_file(self.model, video_processor, str(video)),
+            video_processor.clip_length,
+            duration,
+        )
 
     def _tokenize(self, query: str) -> dict:
         if self.processor is None or self.model.config.text_backbone is None:
