@@ -218,7 +218,7 @@ class RDMFReactionDiffusionFusion(nn.Module):
 
 class RDMFAttention(nn.Module):
     """Multi-head attention with ``nn.MultiheadAttention``'s parameters (``in_proj_weight``, ``in_proj_bias``,
-    ``out_proj``), so checkpoints load unchanged, computed by ``scaled_dot_product_attention``.
+    ``out_proj``), so checkpoints load unchanged, and its numbers.
 
     Unlike ``nn.MultiheadAttention``, which reads ``out_proj.weight`` directly, this calls ``out_proj`` as a
     module: hooks on it run, so a model offloaded to disk (``device_map`` with accelerate) loads its weight.
@@ -237,22 +237,19 @@ class RDMFAttention(nn.Module):
 
     def forward(self, query, key, value, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``query`` ``(batch, n, hidden)`` attends to ``key``/``value`` ``(batch, m, hidden)``;
-        ``key_padding_mask`` ``(batch, m)`` True where a key is padding. Returns ``(batch, n, hidden)``."""
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
-        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q, k, v = (
-            self._heads(F.linear(x, w, b))
-            for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v))
-        )
-        allowed = None if key_padding_mask is None else ~key_padding_mask.bool()[:, None, None, :]
-        attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
-        )
-        return self.out_proj(attended.transpose(1, 2).flatten(2))
+        ``key_padding_mask`` ``(batch, m)`` True where a key is padding. Returns ``(batch, n, hidden)``.
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, n, hidden)`` -> ``(batch, heads, n, hidden / heads)``."""
-        return x.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)
+        torch's own ``multi_head_attention_forward`` computes it (the numbers of ``nn.MultiheadAttention``,
+        which keep multi-process training equal to one process to 1e-7), with an identity output
+        projection (exact: each output is ``1 * x``); ``out_proj`` is then called as a module."""
+        hidden = query.shape[-1]
+        identity = torch.eye(hidden, dtype=query.dtype, device=query.device)
+        attended, _ = F.multi_head_attention_forward(
+            query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), hidden, self.num_heads,
+            self.in_proj_weight, self.in_proj_bias, None, None, False, self.dropout, identity, None,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=False,
+        )  # fmt: skip
+        return self.out_proj(attended.transpose(0, 1))
 
 
 class RDMFCrossAttentionFusion(nn.Module):
