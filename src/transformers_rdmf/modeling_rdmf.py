@@ -305,7 +305,7 @@ class RDMFMLP(nn.Module):
 class RDMFDecoderLayer(GradientCheckpointingLayer):
     """DETR decoder layer (post-norm): self-attention of moment queries, cross-attention to clips, FFN.
 
-    A ``GradientCheckpointingLayer``: after ``model.gradient_checkpointing_enable()`` its activations are
+    A ``GradientCheckpointingLayer``: after ``model.activation_checkpointing_enable()`` its activations are
     recomputed in the backward pass instead of kept (the same gradients, less memory)."""
 
     def __init__(self, config: RDMFConfig):
