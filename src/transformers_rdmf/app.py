@@ -106,7 +106,9 @@ def result_tables(results: list[dict]) -> tuple[list[list], list[list], list[lis
     highlight_only = any(result["moments"] is None for result in results)
     clips = [table_row(r["query"], c["rank"], c, c["saliency"]) for r in results for c in r["top_clips"]]
     moments = [
-        table_row(r["query"], rank, m, m["score"]) for r in results for rank, m in enumerate(r["moments"] or [], 1)
+        table_row(r["query"], rank, m, m["score"])
+        for r in results
+        for rank, m in enumerate(r["moments"] or [], 1)
     ]
     curve = [[(c["start"] + c["end"]) / 2, c["saliency"], r["query"]] for r in results for c in r["saliency"]]
     return (clips if highlight_only else moments), curve, clips, HIGHLIGHT_ONLY_NOTE if highlight_only else ""
@@ -146,12 +148,18 @@ def build_app(folder: str | Path):
             results,
         )
 
-    def find_in_video(video, queries, top_k, progress=gr.Progress()):
+    # Gradio fills a gr.Progress default with the page's progress bar (its documented idiom).
+    def find_in_video(video, queries, top_k, progress=gr.Progress()):  # noqa: B008
         return answer(lambda: state.find_in_video(video, parse_queries(queries), int(top_k)), progress)
 
-    def find_in_features(streams, text, queries, top_k, clip_length, progress=gr.Progress()):
+    def find_in_features(streams, text, queries, top_k, clip_length, progress=gr.Progress()):  # noqa: B008
         texts = [text] if isinstance(text, str) else text
-        run = lambda: state.find_in_features(streams, texts, parse_queries(queries), int(top_k), float(clip_length))  # noqa: E731
+
+        def run():
+            return state.find_in_features(
+                streams, texts, parse_queries(queries), int(top_k), float(clip_length)
+            )
+
         return answer(run, progress)
 
     def seek(table, event: gr.SelectData):
@@ -160,18 +168,25 @@ def build_app(folder: str | Path):
     with gr.Blocks(title="RDMF moment retrieval") as demo:
         gr.Markdown(f"# RDMF moment retrieval\nCheckpoint `{state.folder}`; trained heads: "
                     f"{state.finder.model.config.trained_heads}. One query per line.")  # fmt: skip
-        queries = gr.Textbox(label="queries (one per line)", lines=3, elem_id="rdmf-queries")
-        top_k = gr.Slider(1, 10, value=5, step=1, label="top k")
-        with gr.Tab("Video", visible=state.reads_videos):
-            video = gr.Video(label="video", sources=["upload"], elem_id="rdmf-player")
-            video_button = gr.Button("Find moments", variant="primary", elem_id="rdmf-find-video")
-        with gr.Tab("Features", visible=not state.reads_videos):
-            streams = gr.File(label="clip features (.npy/.npz; several = streams)", file_count="multiple")
-            text = gr.File(label="text features (.npz last_hidden_state; one, or one per query)", file_count="multiple")  # fmt: skip
-            clip_length = gr.Number(value=2.0, label="seconds per feature row")
-            feature_button = gr.Button("Find moments", variant="primary", elem_id="rdmf-find-features")
+        with gr.Row():
+            with gr.Column(scale=3):
+                with gr.Tab("Video", visible=state.reads_videos):
+                    video = gr.Video(label="video", sources=["upload"], elem_id="rdmf-player", height=360)
+                with gr.Tab("Features", visible=not state.reads_videos):
+                    streams = gr.File(
+                        label="clip features (.npy/.npz; several = streams)", file_count="multiple"
+                    )
+                    text = gr.File(label="text features (.npz last_hidden_state; one, or one per query)", file_count="multiple")  # fmt: skip
+                    clip_length = gr.Number(value=2.0, label="seconds per feature row")
+            with gr.Column(scale=2):
+                queries = gr.Textbox(label="queries (one per line)", lines=3, elem_id="rdmf-queries")
+                top_k = gr.Slider(1, 10, value=5, step=1, label="top k")
+                video_button = gr.Button("Find moments", variant="primary", elem_id="rdmf-find-video", visible=state.reads_videos)  # fmt: skip
+                feature_button = gr.Button("Find moments", variant="primary", elem_id="rdmf-find-features", visible=not state.reads_videos)  # fmt: skip
         message = gr.Markdown(label="message", elem_id="rdmf-message")
-        table = gr.Dataframe(label="moments (click a row to play it)", interactive=False, elem_id="rdmf-moments")
+        table = gr.Dataframe(
+            label="moments (click a row to play it)", interactive=False, elem_id="rdmf-moments"
+        )
         curve = gr.LinePlot(x="time", y="saliency", color="query", label="saliency over time (s)")
         clips = gr.Dataframe(label="top clips", interactive=False, elem_id="rdmf-clips")
         with gr.Accordion("results (JSON)", open=False):
@@ -180,7 +195,10 @@ def build_app(folder: str | Path):
         outputs = [message, table, curve, clips, raw]
         video_button.click(find_in_video, [video, queries, top_k], outputs, api_name="find_in_video")
         feature_button.click(
-            find_in_features, [streams, text, queries, top_k, clip_length], outputs, api_name="find_in_features"
+            find_in_features,
+            [streams, text, queries, top_k, clip_length],
+            outputs,
+            api_name="find_in_features",
         )
         table.select(seek, [table], seek_time, api_name=False).then(None, seek_time, None, js=SEEK_JS)
     return demo
@@ -188,7 +206,9 @@ def build_app(folder: str | Path):
 
 def add_app_parser(commands) -> None:
     """``rdmf app``: its arguments, on the ``rdmf`` sub-command parsers."""
-    parser = commands.add_parser("app", help="a web page (Gradio) over a checkpoint: video and queries -> moments")
+    parser = commands.add_parser(
+        "app", help="a web page (Gradio) over a checkpoint: video and queries -> moments"
+    )
     add_app_arguments(parser)
     parser.set_defaults(handler=run_app)
 
@@ -196,7 +216,9 @@ def add_app_parser(commands) -> None:
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a folder with a saved model (and its processor)")
     parser.add_argument("--port", type=int, default=7860, help="the local port (default 7860)")
-    parser.add_argument("--share", action="store_true", help="also a public gradio.live link (off by default)")
+    parser.add_argument(
+        "--share", action="store_true", help="also a public gradio.live link (off by default)"
+    )
 
 
 def run_app(args: argparse.Namespace) -> None:
