@@ -7,6 +7,8 @@ where that is a failure."""
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,7 +38,8 @@ STREAMS = [TVSUM / "Bhxk-O1Y7Ho_rgb.npy", TVSUM / "Bhxk-O1Y7Ho_opt.npy"]
 TITLE = TVSUM / "Bhxk-O1Y7Ho_title.npz"
 QUERIES = ["a person opens the door", "someone sits on the sofa"]
 SECONDS, SCORES = 1e-4, 1e-6
-CHROMIUM = "/usr/lib/chromium/chromium"
+CHROMIUMS = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser")  # Debian's real binary first (its
+# /usr/bin/chromium is a shell wrapper), then whichever is on PATH
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +168,19 @@ def test_bad_input_is_a_message_and_the_page_stays_usable(feature_app, video_app
     not_a_video.write_text("not a video\n")
     bad = video.predict(handle_file(str(not_a_video)), "a door", 5, api_name="/find_in_video")
     assert "is not a readable video" in bad[0]
+    wrong_kind = features.predict(handle_file(str(not_a_video)), "a door", 5, api_name="/find_in_video")
+    assert "this checkpoint reads clip features" in wrong_kind[0]
     good = features.predict([handle_file(str(p)) for p in STREAMS], title, "a dog", 3, 2.0, api_name="/find_in_features")  # fmt: skip
     assert good[0].startswith("This checkpoint") and len(good[4][0]["top_clips"]) == 3  # still usable
+
+
+def test_importing_the_package_and_its_commands_does_not_import_gradio():
+    code = "import sys, transformers_rdmf.app, transformers_rdmf.cli; print('gradio' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    printed = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert printed.stdout.strip() == "False"
 
 
 def test_a_damaged_checkpoint_is_one_message(tmp_path, capsys):
@@ -178,8 +192,9 @@ def test_a_damaged_checkpoint_is_one_message(tmp_path, capsys):
 
 def chromium_driver():
     """A headless Chromium through Selenium; skipped (failed under CI) where it is absent."""
-    if shutil.which("chromedriver") is None or not Path(CHROMIUM).is_file():
-        reason = f"Chromium and chromedriver are needed ({CHROMIUM}, chromedriver on PATH)"
+    chromium = next((shutil.which(name) for name in CHROMIUMS if shutil.which(name)), None)
+    if shutil.which("chromedriver") is None or chromium is None:
+        reason = f"Chromium and chromedriver are needed (one of {CHROMIUMS}, and chromedriver, on PATH)"
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)
@@ -187,7 +202,7 @@ def chromium_driver():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1700"):
         options.add_argument(flag)
     options.add_argument("--autoplay-policy=no-user-gesture-required")
