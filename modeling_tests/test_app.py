@@ -25,7 +25,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from transformers_rdmf import VideoMomentRetrievalPipeline  # noqa: E402
-from transformers_rdmf.app import build_app  # noqa: E402
+from transformers_rdmf.app import MomentFinder, build_app  # noqa: E402
 from transformers_rdmf.cli import main as rdmf_main  # noqa: E402
 from transformers_rdmf.commands.predict import load_feature_rows, load_feature_streams  # noqa: E402
 
@@ -172,6 +172,23 @@ def test_bad_input_is_a_message_and_the_page_stays_usable(feature_app, video_app
     assert "this checkpoint reads clip features" in wrong_kind[0]
     good = features.predict([handle_file(str(p)) for p in STREAMS], title, "a dog", 3, 2.0, api_name="/find_in_features")  # fmt: skip
     assert good[0].startswith("This checkpoint") and len(good[4][0]["top_clips"]) == 3  # still usable
+
+
+def test_asking_the_same_again_does_not_run_the_pipeline_again():
+    state = MomentFinder(TVSUM_CHECKPOINT)
+    calls, pipeline_call = [], state.finder
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["query"])
+        return pipeline_call(*args, **kwargs)
+
+    state.finder = counted
+    first = state.find_in_features(STREAMS, [TITLE], ["a dog", "a groomer"], 5, 2.0)
+    again = state.find_in_features(STREAMS, [TITLE], ["a dog", "a groomer"], 5, 2.0)
+    other = state.find_in_features(STREAMS, [TITLE], ["a dog"], 5, 2.0)
+    assert calls == [["a dog", "a groomer"], ["a dog"]]  # one call per new (files, queries, top k)
+    assert again is first and [r["query"] for r in first] == ["a dog", "a groomer"]
+    assert other[0]["saliency"] == first[0]["saliency"]  # one text file: the same features for each query
 
 
 def test_importing_the_package_and_its_commands_does_not_import_gradio():
