@@ -26,7 +26,7 @@ LAYERS = {
         "pipeline_rdmf",
     ),
     "data and features": ("data", "feature_manifest", "feature_extraction"),
-    "applications": ("auto", "checkpoint_loading", "training", "hub", "commands", "cli", "__init__"),
+    "applications": ("auto", "checkpoint_loading", "training", "hub", "commands", "cli", "app", "__init__"),
 }
 # The files save_pretrained copies into a checkpoint for trust_remote_code, and what they may import.
 MODEL_ENTRY_POINTS = (

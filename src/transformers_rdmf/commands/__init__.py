@@ -5,6 +5,7 @@ moments and writes a PNG of the saliency over time with the moments shaded. For 
 (``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
 than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
 ``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
+``rdmf app``: a web page (Gradio) over a checkpoint: a video (or features) and queries -> moments (docs/app.md).
 """
 
 import argparse
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(handler=run_predict)
     add_extract_features_parser(commands)
+    from ..app import add_app_parser  # here, not at the top: app imports commands.predict
+
+    add_app_parser(commands)
     for command in commands.choices.values():  # after the command too: rdmf predict ... --debug
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
