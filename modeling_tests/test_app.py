@@ -284,3 +284,16 @@ def test_a_bad_upload_shows_its_message_in_chromium(browser, video_app, tmp_path
         )
     )
     assert message.startswith("Error:") and "notes.mp4" in message
+
+
+def test_a_video_is_embedded_once_per_upload_whatever_the_queries(video_folder, charades):
+    state = MomentFinder(video_folder)
+    embeds, embed = [], state.finder.embed_video
+    state.finder.embed_video = lambda video: embeds.append(video) or embed(video)
+    first = state.find_in_video(str(charades), ["a person opens the door"], 5)
+    other = state.find_in_video(str(charades), ["someone sits on the sofa", "a person opens the door"], 5)
+    assert embeds == [str(charades)]  # new queries reuse the upload's clip features
+    # the same features and query through the same code: exact
+    assert other[1] == first[0]
+    expected = direct_pipeline(video_folder)(str(charades), query="someone sits on the sofa", top_k=5)
+    assert_same_results([other[0]], [expected])  # the stored features give the path's results

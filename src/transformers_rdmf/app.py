@@ -3,9 +3,9 @@ pipeline (docs/app.md).
 
 Upload a video (a raw-video checkpoint) or clip-feature files and a text-feature file (a feature checkpoint),
 write one query per line, and see the ranked moments (a click on a row seeks the player to it), the saliency
-over time and the top clips; a highlight-only checkpoint shows its top clips instead of moments. Each press
-is one pipeline call for all its queries (the video is decoded and embedded once per call); its results are
-kept per (file, queries, top-k), so asking again costs nothing. Bad input is a message in the page.
+over time and the top clips; a highlight-only checkpoint shows its top clips instead of moments. A video is
+decoded and embedded once per upload (its clip features are kept; new queries reuse them), each press is
+one pipeline call for all its queries, and results are kept per (file, queries, top-k). Bad input is a message in the page.
 Gradio is imported only here, inside the functions: ``import transformers_rdmf`` never needs it.
 """
 
@@ -54,26 +54,33 @@ def load_finder(folder: str | Path):
 
 
 class MomentFinder:
-    """The loaded pipeline and its results so far, keyed by (input files, queries, top-k)."""
+    """The loaded pipeline, the clip features of each uploaded video (embedded once per upload, whatever
+    the queries), and the results so far, keyed by (input files, queries, top-k)."""
 
     def __init__(self, folder: str | Path):
         self.finder = load_finder(folder)
         self.folder = str(folder)
         self.results: dict[tuple, list[dict]] = {}
+        self.clip_features: dict[str, tuple] = {}  # an uploaded video -> (features, clip length, duration)
 
     @property
     def reads_videos(self) -> bool:
         return self.finder.model.config.video_backbone is not None
 
     def find_in_video(self, video: str | None, queries: list[str], top_k: int) -> list[dict]:
-        """One pipeline call with every query on the uploaded video (cached per file and queries)."""
+        """Every query on the uploaded video: its clip features are computed on the first press and kept,
+        then one pipeline call runs the queries on them (results cached per file and queries)."""
         if not video:
             raise ValueError("video: upload a video file first")
         if not self.reads_videos:
             raise ValueError("video: this checkpoint reads clip features; use the Features tab")
         key = (str(video), tuple(queries), top_k)
         if key not in self.results:
-            self.results[key] = _as_list(self.finder(str(video), query=queries, top_k=top_k))
+            if str(video) not in self.clip_features:  # decoded and embedded once per upload
+                self.clip_features[str(video)] = self.finder.embed_video(str(video))
+            features, clip_length, duration = self.clip_features[str(video)]
+            inputs = {"video_features": features, "clip_length": clip_length, "duration": duration}
+            self.results[key] = _as_list(self.finder(inputs, query=queries, top_k=top_k))
         return self.results[key]
 
     def find_in_features(self, streams, text_files, queries: list[str], top_k: int, clip_length: float):
@@ -131,7 +138,7 @@ def build_app(folder: str | Path):
     def answer(run, progress):
         """Run ``run()`` and lay its results out; a bad input is a message, and the page stays usable."""
         try:
-            progress(0.1, desc="running the model (a video is decoded and embedded once per press)")
+            progress(0.1, desc="running the model (a new video is decoded and embedded first)")
             results = run()
         except (ValueError, OSError) as error:
             message = f"**Error:** {error}".replace("\n", " ")

@@ -12,8 +12,9 @@ moments, per-clip saliency and top clips, JSON-ready.
 A raw video is decoded and embedded by the model's own backbone once, a batch of clips at a time, then
 every query runs on those features; a video longer than ``window_clips`` runs in overlapping windows as
 ``rdmf predict`` does (`long_video.predict_long_video`; a video that fits one window is the single pass).
-A video you decoded yourself is ``{"frames": (n, H, W, 3) uint8, "timestamps": (n,) seconds}``. A feature
-checkpoint takes ``{"video_features": (clips, dim), "text_features": (tokens, dim) or a list of them, one
+A video you decoded yourself is ``{"frames": (n, H, W, 3) uint8, "timestamps": (n,) seconds}``; clip features
+kept from `VideoMomentRetrievalPipeline.embed_video` are ``{"video_features", "clip_length", "duration"}``
+(the queries are then tokenized as usual). A feature checkpoint takes ``{"video_features": (clips, dim), "text_features": (tokens, dim) or a list of them, one
 per query}``. Saved checkpoints carry the pipeline (``config.custom_pipelines`` and this file),
 so it loads with ``trust_remote_code=True`` where this package is not installed.
 """
@@ -74,9 +75,11 @@ class VideoMomentRetrievalPipeline(Pipeline):
             raise ValueError(f"query: give a non-empty string or a list of them, got {query!r}")
         if isinstance(inputs, dict) and "frames" not in inputs:
             features, clip_length, duration = self._given_features(inputs, clip_length, duration)
+        else:
+            features, clip_length, duration = self.embed_video(inputs)
+        if isinstance(inputs, dict) and "text_features" in inputs:
             query_inputs = self._given_text_features(inputs, len(queries))
         else:
-            features, clip_length, duration = self._embed_video(inputs)
             query_inputs = [self._tokenize(q) for q in queries]
         return {"features": features, "queries": queries, "query_inputs": query_inputs,
                 "clip_length": clip_length, "duration": duration}  # fmt: skip
@@ -109,9 +112,12 @@ class VideoMomentRetrievalPipeline(Pipeline):
         ]
         return results[0] if len(results) == 1 else results
 
-    def _embed_video(self, video) -> tuple[torch.Tensor, float, float]:
-        """``(clips, dim)`` features of a video file (decoded a batch of clips at a time) or of a decoded
-        video (``{"frames", "timestamps"}``, see `video_processing_rdmf.sample_decoded_clips`)."""
+    def embed_video(self, video) -> tuple[torch.Tensor, float, float]:
+        """``(features (clips, dim), clip_length, duration)`` of a video file (decoded a batch of clips at a
+        time) or of a decoded video (``{"frames", "timestamps"}``, see `sample_decoded_clips`).
+
+        Keep them to ask more queries later without decoding again: ``pipe({"video_features": features,
+        "clip_length": clip_length, "duration": duration}, query=...)`` gives the same results."""
         if self.processor is None or self.model.config.video_backbone is None:
             raise ValueError(
                 "inputs: this checkpoint reads clip features, not videos; pass "
