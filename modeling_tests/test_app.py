@@ -297,3 +297,61 @@ def test_a_video_is_embedded_once_per_upload_whatever_the_queries(video_folder, 
     assert other[1] == first[0]
     expected = direct_pipeline(video_folder)(str(charades), query="someone sits on the sofa", top_k=5)
     assert_same_results([other[0]], [expected])  # the stored features give the path's results
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_space_folder_runs_the_app_unchanged(tmp_path):
+    """``publish.py --space``'s folder: its README is a Space header, and ``python app.py`` there serves the
+    page from the folder's own copy of the library, giving the pipeline's results."""
+    import yaml
+
+    from transformers_rdmf.hub import PublishError, write_space
+
+    space = write_space(TVSUM_CHECKPOINT, tmp_path / "space")
+    header = yaml.safe_load((space / "README.md").read_text().split("---")[1])
+    assert (header["sdk"], header["app_file"], header["sdk_version"]) == ("gradio", "app.py", "6.31.0")
+    assert "gradio==6.31.*" in (space / "requirements.txt").read_text().splitlines()
+    env = {**os.environ, "PYTHONPATH": "", "GRADIO_SERVER_PORT": str(free_port()), "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    where = subprocess.run([sys.executable, "-c", "import transformers_rdmf; print(transformers_rdmf.__file__)"],
+                           cwd=space, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert where.stdout.strip() == str(space / "transformers_rdmf" / "__init__.py")  # the Space's own copy
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=space, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{env['GRADIO_SERVER_PORT']}/"
+        client = _client_when_up(url, server)
+        streams = [handle_file(str(path)) for path in STREAMS]
+        _, _, _, _, results = client.predict(
+            streams, [handle_file(str(TITLE))], "grooming a dog", 5, 2.0, api_name="/find_in_features"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    inputs = {
+        "video_features": load_feature_streams(STREAMS).numpy(),
+        "text_features": load_feature_rows(TITLE, "last_hidden_state").numpy(),
+    }
+    assert_same_results(results, [direct_pipeline(TVSUM_CHECKPOINT)(inputs, query="grooming a dog", top_k=5)])
+    with pytest.raises(PublishError, match="is not empty"):
+        write_space(TVSUM_CHECKPOINT, space)
+    with pytest.raises(PublishError, match="would overwrite checkpoint"):
+        write_space(TVSUM_CHECKPOINT, TVSUM_CHECKPOINT / "space")
+
+
+def _client_when_up(url: str, server: subprocess.Popen, timeout: float = 180.0) -> Client:
+    """A client once the server answers (the Space's process imports torch and loads the checkpoint)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"app.py exited with {server.returncode}: {server.stdout.read()[-3000:]}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(1.0)
+    raise AssertionError(f"app.py did not answer at {url} within {timeout:.0f} s")

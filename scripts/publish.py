@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from transformers_rdmf.errors import run_command
-from transformers_rdmf.hub import DATASETS, publish_checkpoint, push_folder
+from transformers_rdmf.hub import DATASETS, publish_checkpoint, push_folder, write_space
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--push", action="store_true", help="create the repository and upload the folder")
     parser.add_argument("--private", action="store_true", help="with --push: create a private repository")
     parser.add_argument("--token", help="Hub token (default: the logged-in one)")
+    parser.add_argument(
+        "--space", help="also write a folder here that runs as a Gradio Space (rdmf app on this checkpoint)"
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     return parser
 
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
         print(f"wrote {folder}")
+        if args.space:
+            print(f"wrote {write_space(folder, args.space, overwrite=args.overwrite)} (a Gradio Space)")
         if args.push:
             commit = push_folder(folder, args.repo_id, private=args.private or None, token=args.token)
             print(f"pushed to {getattr(commit, 'commit_url', args.repo_id)}")

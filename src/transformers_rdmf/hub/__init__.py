@@ -8,7 +8,7 @@ whose ``model-index`` holds every metric of the evaluation. Every input is check
 is written. `push_folder` uploads the folder.
 
 Modules: `checkpoint` (reading and checking the inputs), `card` (the model card), `publish` (the
-folder and the upload). Not imported by the model code, so Hub repositories never depend on it.
+folder and the upload), `space` (a folder that runs as a Gradio Space). Not imported by the model code, so Hub repositories never depend on it.
 """
 
 from .card import CardInputs, build_model_card
@@ -24,6 +24,7 @@ from .checkpoint import (
     read_checkpoint,
 )
 from .publish import publish_checkpoint, push_folder
+from .space import write_space
 
 __all__ = [
     "DATASETS",
@@ -39,4 +40,5 @@ __all__ = [
     "publish_checkpoint",
     "push_folder",
     "read_checkpoint",
+    "write_space",
 ]
