@@ -355,3 +355,25 @@ def _client_when_up(url: str, server: subprocess.Popen, timeout: float = 180.0) 
         except Exception:  # not listening yet
             time.sleep(1.0)
     raise AssertionError(f"app.py did not answer at {url} within {timeout:.0f} s")
+
+
+def test_a_hub_id_is_downloaded_first_and_an_unreachable_one_is_a_message(monkeypatch, capsys):
+    import huggingface_hub
+
+    from transformers_rdmf.app import checkpoint_folder
+
+    asked = []
+    monkeypatch.setattr(
+        huggingface_hub, "snapshot_download", lambda repo_id: asked.append(repo_id) or str(TVSUM_CHECKPOINT)
+    )
+    assert checkpoint_folder("someone/rdmf-tvsum") == TVSUM_CHECKPOINT and asked == ["someone/rdmf-tvsum"]
+    assert MomentFinder("someone/rdmf-tvsum").finder.model.config.trained_heads == ["saliency"]
+
+    def offline(repo_id):
+        raise OSError("the Hub cannot be reached")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    assert rdmf_main(["app", "--model", "someone/missing"]) == 2
+    err = capsys.readouterr().err
+    assert "rdmf app: error: --model: someone/missing is neither a folder nor a Hub repository" in err
+    assert "Traceback" not in err

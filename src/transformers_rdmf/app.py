@@ -40,12 +40,26 @@ def parse_queries(text: str | None) -> list[str]:
     return queries
 
 
+def checkpoint_folder(name: str | Path) -> Path:
+    """A local checkpoint folder, or a Hub repository id downloaded to the Hub cache (``snapshot_download``)."""
+    if Path(name).is_dir():
+        return Path(name)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=str(name)))
+    except Exception as error:  # an invalid id, no network, a missing repository: one message
+        raise ValueError(
+            f"--model: {name} is neither a folder nor a Hub repository that can be reached ({error})"
+        ) from None
+
+
 def load_finder(folder: str | Path):
     """The pipeline on a checked checkpoint: `load_checkpoint_model` first, so a damaged folder is one
     message (ValueError or OSError), then its processor when it has one (raw-video checkpoints)."""
     from transformers import pipeline
 
-    folder = Path(folder)
+    folder = checkpoint_folder(folder)
     model = load_checkpoint_model(folder, "--model")
     processor = (
         RDMFProcessor.from_pretrained(folder) if (folder / "processor_config.json").is_file() else None
@@ -221,7 +235,11 @@ def add_app_parser(commands) -> None:
 
 
 def add_app_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a folder with a saved model (and its processor)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a folder with a saved model (and its processor), or a Hub repository id",
+    )
     parser.add_argument("--port", type=int, default=7860, help="the local port (default 7860)")
     parser.add_argument(
         "--share", action="store_true", help="also a public gradio.live link (off by default)"
