@@ -377,3 +377,29 @@ def test_a_hub_id_is_downloaded_first_and_an_unreachable_one_is_a_message(monkey
     err = capsys.readouterr().err
     assert "rdmf app: error: --model: someone/missing is neither a folder nor a Hub repository" in err
     assert "Traceback" not in err
+
+
+def test_a_checkpoint_that_does_not_load_is_a_message_in_the_page(tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(TVSUM_CHECKPOINT, broken)
+    (broken / "config.json").write_text('{"hidden_size": 32,')  # truncated
+    demo, url = launched(TVSUM_CHECKPOINT)
+    try:
+        client = Client(url, verbose=False)
+        info = first_output(client.predict(str(broken), api_name="/load_checkpoint"))
+        assert info.startswith("**Error:**") and "config.json: not valid JSON" in info
+        assert f"still on `{TVSUM_CHECKPOINT}`" in info
+        streams = [handle_file(str(path)) for path in STREAMS]
+        still = client.predict(
+            streams, [handle_file(str(TITLE))], "a dog", 3, 2.0, api_name="/find_in_features"
+        )
+        assert len(still[4][0]["top_clips"]) == 3  # the page kept working on its checkpoint
+        info = first_output(client.predict(str(TVSUM_CHECKPOINT), api_name="/load_checkpoint"))
+        assert info.startswith(f"Checkpoint `{TVSUM_CHECKPOINT}` (reads clip features")
+    finally:
+        demo.close()
+
+
+def first_output(result):
+    """The message of an endpoint whose other outputs are layout updates (the client may leave them out)."""
+    return result[0] if isinstance(result, (list, tuple)) else result

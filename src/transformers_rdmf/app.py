@@ -81,7 +81,7 @@ class MomentFinder:
     def reads_videos(self) -> bool:
         return self.finder.model.config.video_backbone is not None
 
-    def find_in_video(self, video: str | None, queries: list[str], top_k: int) -> list[dict]:
+    def find_in_video(self, video: str | None, queries: list[str], top_k: int, progress=None) -> list[dict]:
         """Every query on the uploaded video: its clip features are computed on the first press and kept,
         then one pipeline call runs the queries on them (results cached per file and queries)."""
         if not video:
@@ -90,9 +90,15 @@ class MomentFinder:
             raise ValueError("video: this checkpoint reads clip features; use the Features tab")
         key = (str(video), tuple(queries), top_k)
         if key not in self.results:
+            report = progress or (lambda fraction, desc: None)
             if str(video) not in self.clip_features:  # decoded and embedded once per upload
+                report(0.1, "decoding the video and embedding its clips (the backbone), once per upload")
                 self.clip_features[str(video)] = self.finder.embed_video(str(video))
             features, clip_length, duration = self.clip_features[str(video)]
+            report(
+                0.6,
+                f"{len(queries)} queries over {_windows(len(features), self.finder.model.config)} window(s) of clips",
+            )
             inputs = {"video_features": features, "clip_length": clip_length, "duration": duration}
             self.results[key] = _as_list(self.finder(inputs, query=queries, top_k=top_k))
         return self.results[key]
@@ -111,6 +117,14 @@ class MomentFinder:
             inputs["clip_length"] = clip_length
             self.results[key] = _as_list(self.finder(inputs, query=queries, top_k=top_k))
         return self.results[key]
+
+
+def _windows(clips: int, config) -> int:
+    """How many windows the pipeline runs on a video of ``clips`` clips (`long_video.plan_windows`)."""
+    from .long_video import DEFAULT_WINDOW_CLIPS, plan_windows, receptive_field
+
+    overlap = min(2 * receptive_field(config), DEFAULT_WINDOW_CLIPS - 1)
+    return len(plan_windows(clips, DEFAULT_WINDOW_CLIPS, overlap))
 
 
 def _as_list(result) -> list[dict]:
@@ -147,12 +161,11 @@ def build_app(folder: str | Path):
     import gradio as gr
     import pandas as pd
 
-    state = MomentFinder(folder)
+    loaded = {"state": MomentFinder(folder)}  # replaced when the page loads another checkpoint
 
     def answer(run, progress):
         """Run ``run()`` and lay its results out; a bad input is a message, and the page stays usable."""
         try:
-            progress(0.1, desc="running the model (a new video is decoded and embedded first)")
             results = run()
         except (ValueError, OSError) as error:
             message = f"**Error:** {error}".replace("\n", " ")
@@ -171,13 +184,17 @@ def build_app(folder: str | Path):
 
     # Gradio fills a gr.Progress default with the page's progress bar (its documented idiom).
     def find_in_video(video, queries, top_k, progress=gr.Progress()):  # noqa: B008
-        return answer(lambda: state.find_in_video(video, parse_queries(queries), int(top_k)), progress)
+        def run():
+            report = lambda fraction, desc: progress(fraction, desc=desc)  # noqa: E731
+            return loaded["state"].find_in_video(video, parse_queries(queries), int(top_k), report)
+
+        return answer(run, progress)
 
     def find_in_features(streams, text, queries, top_k, clip_length, progress=gr.Progress()):  # noqa: B008
         texts = [text] if isinstance(text, str) else text
 
         def run():
-            return state.find_in_features(
+            return loaded["state"].find_in_features(
                 streams, texts, parse_queries(queries), int(top_k), float(clip_length)
             )
 
@@ -186,14 +203,39 @@ def build_app(folder: str | Path):
     def seek(table, event: gr.SelectData):
         return start_of_row(table, event)
 
+    def load_checkpoint(name):
+        """Load another checkpoint (a folder or a Hub id); one that does not load is a message, and the
+        page keeps the one it has."""
+        try:
+            loaded["state"] = MomentFinder((name or "").strip() or ".")
+        except (ValueError, OSError) as error:
+            gr.Warning(str(error))
+            kept = loaded["state"]
+            return (
+                f"**Error:** {error} (still on `{kept.folder}`)".replace("\n", " "),
+                *_layout(kept.reads_videos),
+            )
+        state = loaded["state"]
+        return describe(state), *_layout(state.reads_videos)
+
+    def _layout(reads_videos: bool):
+        return (gr.update(visible=reads_videos), gr.update(visible=not reads_videos),
+                gr.update(visible=reads_videos), gr.update(visible=not reads_videos))  # fmt: skip
+
+    state = loaded["state"]
     with gr.Blocks(title="RDMF moment retrieval") as demo:
-        gr.Markdown(f"# RDMF moment retrieval\nCheckpoint `{state.folder}`; trained heads: "
-                    f"{state.finder.model.config.trained_heads}. One query per line.")  # fmt: skip
+        gr.Markdown("# RDMF moment retrieval")
+        with gr.Row():
+            checkpoint_info = gr.Markdown(describe(state), elem_id="rdmf-checkpoint")
+            checkpoint = gr.Textbox(
+                label="another checkpoint (a folder or a Hub id)", elem_id="rdmf-checkpoint-name"
+            )
+            load_button = gr.Button("Load", elem_id="rdmf-load")
         with gr.Row():
             with gr.Column(scale=3):
-                with gr.Tab("Video", visible=state.reads_videos):
+                with gr.Tab("Video", visible=state.reads_videos) as video_tab:
                     video = gr.Video(label="video", sources=["upload"], elem_id="rdmf-player", height=360)
-                with gr.Tab("Features", visible=not state.reads_videos):
+                with gr.Tab("Features", visible=not state.reads_videos) as feature_tab:
                     streams = gr.File(
                         label="clip features (.npy/.npz; several = streams)", file_count="multiple"
                     )
@@ -222,7 +264,20 @@ def build_app(folder: str | Path):
             api_name="find_in_features",
         )
         table.select(seek, [table], seek_time, api_name=False).then(None, seek_time, None, js=SEEK_JS)
+        load_button.click(
+            load_checkpoint,
+            [checkpoint],
+            [checkpoint_info, video_tab, feature_tab, video_button, feature_button],
+            api_name="load_checkpoint",
+        )
     return demo
+
+
+def describe(state: MomentFinder) -> str:
+    """The page's line about its checkpoint."""
+    heads = state.finder.model.config.trained_heads
+    kind = "videos" if state.reads_videos else "clip features"
+    return f"Checkpoint `{state.folder}` (reads {kind}; trained heads: {heads}). One query per line."
 
 
 def add_app_parser(commands) -> None:
