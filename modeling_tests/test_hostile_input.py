@@ -155,9 +155,13 @@ def test_publish_and_evaluate_refuse_a_damaged_checkpoint_the_same_way(workspace
     metrics = shared_data / "conformance" / "qvhighlights" / "qddetr_sf+clip_val_preds_metrics.json"
     preset = tiny_preset(workspace)
     argv = [str(folder), str(metrics), str(workspace / "repo"), "--preset", str(preset)]
-    refused(publish_main, argv, capsys, workspace, expect="not a readable safetensors file")
+    line = refused(publish_main, argv, capsys, workspace, expect="not a readable safetensors file")
+    assert line.startswith("publish.py: error: ") and str(folder / "model.safetensors") in line
+    assert not (workspace / "repo").exists()
     argv = ["--checkpoint", str(folder), "--output_dir", str(workspace / "eval"), "--dataset", "custom"]
-    refused(evaluate_main, argv, capsys, workspace, expect="not a readable safetensors file")
+    line = refused(evaluate_main, argv, capsys, workspace, expect="not a readable safetensors file")
+    assert line.startswith("rdmf-evaluate: error: ") and str(folder / "model.safetensors") in line
+    assert not (workspace / "eval" / "metrics.json").exists()
 
 
 BAD_NUMBERS = {
@@ -172,7 +176,9 @@ BAD_NUMBERS = {
 @pytest.mark.parametrize("case", sorted(BAD_NUMBERS))
 def test_every_numeric_argument_is_range_checked(case, workspace, capsys):
     extra, expect = BAD_NUMBERS[case]
-    refused(rdmf_main, predict_argv(workspace, *extra), capsys, workspace, expect=expect)
+    line = refused(rdmf_main, predict_argv(workspace, *extra), capsys, workspace, expect=expect)
+    assert line.startswith("rdmf predict: error: ") and extra[0] in line  # names the flag
+    assert not (workspace / "out").exists()
 
 
 def test_outputs_are_checked_before_anything_is_written(workspace, capsys):
@@ -205,7 +211,10 @@ def test_the_metrics_cli_never_replaces_its_ground_truth(shared_data, tmp_path, 
         "--save_path",
         str(tmp_path / "." / "gt.jsonl"),
     ]
-    refused(qvhighlights_main, argv, capsys, tmp_path, expect="--save_path")
+    before = gt.read_bytes()
+    line = refused(qvhighlights_main, argv, capsys, tmp_path, expect="--save_path")
+    assert f"would overwrite --submission_path {gt}" in line
+    assert gt.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["gt.jsonl"]
 
 
 def test_publish_never_deletes_the_checkpoints_own_metrics(workspace, capsys):
@@ -215,10 +224,18 @@ def test_publish_never_deletes_the_checkpoints_own_metrics(workspace, capsys):
     checkpoint = workspace / "model"
     (checkpoint / "metrics.json").write_text(json.dumps({"top5_mAP": 70.0, "per_domain": {"BK": 70.0}}))
     argv = [str(checkpoint), str(checkpoint / "metrics.json"), str(checkpoint), "--overwrite"]
-    refused(publish_main, argv, capsys, workspace, expect="would overwrite checkpoint_dir")
-    refused(
+    line = refused(publish_main, argv, capsys, workspace, expect="would overwrite checkpoint_dir")
+    assert f"output_dir {checkpoint} would overwrite checkpoint_dir {checkpoint}" in line
+    line = refused(
         publish_main, [*argv[:2], str(workspace), "--overwrite"], capsys, workspace, expect="would overwrite"
     )
+    assert (
+        f"output_dir {workspace} would overwrite checkpoint_dir {checkpoint}" in line
+    )  # a folder holding it
+    assert json.loads((checkpoint / "metrics.json").read_text()) == {
+        "top5_mAP": 70.0,
+        "per_domain": {"BK": 70.0},
+    }
 
 
 def test_a_config_field_of_the_wrong_type_is_one_line(workspace, capsys):
@@ -256,7 +273,11 @@ def test_nan_feature_rows_are_refused(workspace, capsys):
     rows = np.ones((10, 24), dtype=np.float32)
     rows[4, 3] = np.nan
     np.savez(workspace / "features" / "vid.npz", features=rows)
-    refused(rdmf_main, predict_argv(workspace), capsys, workspace, expect="1 of 10 rows hold NaN or infinity")
+    line = refused(
+        rdmf_main, predict_argv(workspace), capsys, workspace, expect="1 of 10 rows hold NaN or infinity"
+    )
+    assert line.startswith(f"rdmf predict: error: --features: {workspace / 'features' / 'vid.npz'}: ")
+    assert not (workspace / "out").exists()
 
 
 def test_json_is_written_strict_or_not_at_all(tmp_path):
