@@ -121,10 +121,9 @@ class MomentFinder:
 
 def _windows(clips: int, config) -> int:
     """How many windows the pipeline runs on a video of ``clips`` clips (`long_video.plan_windows`)."""
-    from .long_video import DEFAULT_WINDOW_CLIPS, plan_windows, receptive_field
+    from .long_video import DEFAULT_WINDOW_CLIPS, default_overlap, plan_windows
 
-    overlap = min(2 * receptive_field(config), DEFAULT_WINDOW_CLIPS - 1)
-    return len(plan_windows(clips, DEFAULT_WINDOW_CLIPS, overlap))
+    return len(plan_windows(clips, DEFAULT_WINDOW_CLIPS, default_overlap(config, DEFAULT_WINDOW_CLIPS)))
 
 
 def _as_list(result) -> list[dict]:

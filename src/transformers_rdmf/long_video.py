@@ -61,6 +61,11 @@ def receptive_field(config) -> int:
     return diffusion + reaction
 
 
+def default_overlap(config, window_clips: int) -> int:
+    """Twice the model's `receptive_field`, so windowed saliency equals the single pass (less than a window)."""
+    return min(2 * receptive_field(config), window_clips - 1)
+
+
 def plan_windows(num_clips: int, window_clips: int, overlap_clips: int) -> list[Window]:
     """Windows of ``window_clips`` clips every ``window_clips - overlap_clips``, the last ending at the video's end.
 
@@ -125,7 +130,7 @@ def predict_long_video(
     num_clips = len(video_features)
     duration = float(duration) if duration is not None else num_clips * clip_length
     if overlap_clips is None:
-        overlap_clips = min(2 * receptive_field(model.config), window_clips - 1)
+        overlap_clips = default_overlap(model.config, window_clips)
     windows = plan_windows(num_clips, window_clips, overlap_clips)
     device = next(model.parameters()).device
     query_inputs = {name: value.to(device) for name, value in query_inputs.items()}
@@ -208,6 +213,7 @@ __all__ = [
     "DEFAULT_WINDOW_CLIPS",
     "LongVideoPrediction",
     "Window",
+    "default_overlap",
     "embed_video_file",
     "merge_moments",
     "plan_windows",

@@ -94,13 +94,10 @@ class RDMFTrainingArguments:
 def check_before_training(args: RDMFTrainingArguments) -> None:
     """Stop at once, with a clear message, on what would otherwise fail mid-run."""
     dataset_spec(args.dataset)  # an unknown name stops here, listing the known ones
-    paths = [("--train_annotations", args.train_annotations), ("--eval_annotations", args.eval_annotations)]
-    paths += [("--video_feature_dirs", d) for d in args.video_feature_dirs]
-    paths += [("--text_feature_dir", args.text_feature_dir), ("--data_root", args.data_root)]
-    paths += [("--splits_file", args.splits_file)]
-    for flag, path in paths:
-        if path is not None and not Path(path).exists():
-            raise FileNotFoundError(f"{flag}: {path} does not exist")
+    for flag, given in data_paths(args).items():
+        for path in given if isinstance(given, list) else [given]:
+            if path is not None and not Path(path).exists():
+                raise FileNotFoundError(f"{flag}: {path} does not exist")
     if (
         args.dataset in MOMENT_DATASETS
         and args.train_annotations
@@ -164,6 +161,18 @@ def check_numeric_ranges(args: RDMFTrainingArguments) -> None:
             raise ValueError(f"--{name} {value}: expected {meaning} {bound}")
     if args.nms_threshold is not None and not 0 <= args.nms_threshold <= 1:
         raise ValueError(f"--nms_threshold {args.nms_threshold}: expected an IoU threshold in [0, 1]")
+
+
+def data_paths(args: RDMFTrainingArguments) -> dict[str, str | list[str] | None]:
+    """The data a run reads, by flag (None: not given): checked to exist, and never an output."""
+    return {
+        "--train_annotations": args.train_annotations,
+        "--eval_annotations": args.eval_annotations,
+        "--video_feature_dirs": list(args.video_feature_dirs),
+        "--text_feature_dir": args.text_feature_dir,
+        "--data_root": args.data_root,
+        "--splits_file": args.splits_file,
+    }
 
 
 def use_cpu(args: RDMFTrainingArguments) -> bool:

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..atomic import atomic_write_json, check_output_paths
+from .arguments import data_paths
 
 COMPLETE = "complete.json"
 # What a run writes into its output folder; --overwrite_output_dir removes exactly these.
@@ -100,14 +101,7 @@ def check_output_dir(args) -> list[Path]:
     ``--overwrite_output_dir`` asks to replace it whole; the output folder may not be or hold an input.
     """
     output = Path(args.output_dir)
-    inputs = {
-        "--train_annotations": args.train_annotations,
-        "--eval_annotations": args.eval_annotations,
-        "--video_feature_dirs": args.video_feature_dirs,
-        "--text_feature_dir": args.text_feature_dir,
-        "--data_root": args.data_root,
-        "--splits_file": args.splits_file,
-    }
+    inputs = data_paths(args)
     if args.model_name_or_path is not None and Path(args.model_name_or_path).exists():
         inputs["--model_name_or_path"] = args.model_name_or_path
     check_output_paths({}, inputs, folders={"--output_dir": output})

@@ -23,6 +23,7 @@ from .arguments import (
     arguments_from_namespace,
     build_train_parser,
     check_before_training,
+    data_paths,
 )
 from .data import build_dataset, build_loader
 
@@ -140,13 +141,7 @@ def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
             "--output_dir (preds.jsonl)": output / "preds.jsonl",
             "--output_dir (metrics.json)": output / "metrics.json",
         },
-        {
-            "--checkpoint": checkpoint,
-            "--eval_annotations": args.eval_annotations,
-            "--video_feature_dirs": args.video_feature_dirs,
-            "--text_feature_dir": args.text_feature_dir,
-            "--data_root": args.data_root,
-        },
+        {"--checkpoint": checkpoint, **data_paths(args)},
     )
     accelerator = Accelerator()
     model = load_checkpoint_model(checkpoint, "--checkpoint")
