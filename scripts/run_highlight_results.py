@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=1, help="runs in parallel (each gets cpu_count / jobs threads)"
     )
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per run (default cpu_count / jobs); 1 leaves a core free"
+    )
     parser.add_argument("--results", default="results/highlights.json")
     parser.add_argument(
         "--report", nargs="+", metavar="RESULTS_JSON", help="only print the tables of results files"

@@ -141,7 +141,7 @@ def run_sweep(args: argparse.Namespace) -> None:
             "batch_size": args.batch_size,
             "overrides": overrides,
             "training": parse_overrides(args.train),
-            "threads": max(1, (os.cpu_count() or 1) // args.jobs),
+            "threads": getattr(args, "threads", None) or max(1, (os.cpu_count() or 1) // args.jobs),
             "fold": fold,
             "folds": args.train_folds,
             "tag": args.tag,
