@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -44,20 +45,34 @@ def add_extract_features_parser(commands) -> None:
     extract.add_argument("--clip-length", type=float, default=2.0, help="seconds per clip (default 2)")
     extract.add_argument("--frames-per-clip", type=int, default=1, help="frames sampled per clip (default 1)")
     extract.add_argument("--batch-size", type=int, default=32, help="clips per backbone forward pass")
-    extract.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    extract.add_argument(
+        "--device", help="default: the process's device (under accelerate launch, its GPU), else cpu"
+    )
+    extract.add_argument(
+        "--decode-threads", type=int, default=2, help="threads decoding the next videos ahead (default 2)"
+    )
+    extract.add_argument(
+        "--mixed-precision",
+        "--mixed_precision",
+        choices=("no", "bf16", "fp16"),
+        default=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
+        help="run the backbones in bf16 or fp16 (default: accelerate launch's --mixed_precision, else no)",
+    )
+    extract.add_argument(
+        "--seed", type=int, default=0, help="seeds random weights (the same in every process)"
+    )
     extract.set_defaults(handler=run_extract_features)
 
 
 def run_extract_features(args: argparse.Namespace) -> int:
     """Extract every video it can; returns 1 (after listing them) when some videos failed, else 0."""
-    from ..feature_extraction import (
-        build_video_encoder,
-        clip_text_encoder,
-        extract_query_features,
-        extract_video_features,
-    )
+    from accelerate import PartialState
 
-    for flag, value in (("--batch-size", args.batch_size), ("--frames-per-clip", args.frames_per_clip)):
+    from ..feature_extraction import build_video_encoder, extract_video_features
+    from ..training.arguments import launched_on_cpu
+
+    numbers = [("--batch-size", args.batch_size), ("--frames-per-clip", args.frames_per_clip)]
+    for flag, value in [*numbers, ("--decode-threads", args.decode_threads)]:
         if value < 1:
             raise ValueError(f"{flag}: expected a positive integer, got {value}")
     if not (math.isfinite(args.clip_length) and args.clip_length > 0):
@@ -66,6 +81,7 @@ def run_extract_features(args: argparse.Namespace) -> int:
     if args.queries is not None and not Path(args.queries).is_file():
         raise FileNotFoundError(f"--queries: no file at {args.queries}")
     timm_weights = False if args.random_weights else (args.timm_weights or True)
+    torch.manual_seed(args.seed)
     encoders = [
         build_video_encoder(
             spec,
@@ -82,24 +98,44 @@ def run_extract_features(args: argparse.Namespace) -> int:
             f"--out ({name}/)": Path(args.out) / name for name in _output_folders(encoders, args.queries)
         },
     )
+    state = PartialState(cpu=launched_on_cpu())
+    device = args.device or state.device
     report = extract_video_features(
-        videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, args.device
-    )
+        videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, device,
+        decode_threads=args.decode_threads, mixed_precision=args.mixed_precision, state=state,
+    )  # fmt: skip
+    if state.is_main_process:
+        _print_video_summary(args, encoders, report)
+        if args.queries is not None:
+            _extract_queries(args, device)
+        for vid, reason in report.failed.items():
+            print(f"rdmf extract-features: failed: {vid}: {reason}", file=sys.stderr)
+    state.wait_for_everyone()
+    return 1 if report.failed else 0
+
+
+def _print_video_summary(args, encoders, report) -> None:
+    """What the run did with the videos (every process's), and where the time went."""
     folders = ", ".join(str(Path(args.out) / e.name) for e in encoders)
     print(
         f"videos: {len(report.written)} written ({len(report.redone)} of them redone: incomplete files), "
         f"{len(report.skipped)} already complete, {len(report.failed)} failed; features in {folders}"
     )
-    if args.queries is not None:
-        text = extract_query_features(
-            args.queries, Path(args.out) / "text", clip_text_encoder(args.clip_model), device=args.device
-        )
+    if report.clips:
         print(
-            f"queries: {len(text.written) + len(text.redone)} written, {len(text.skipped)} already complete"
+            f"{report.clips} clips: decoding {report.decode_seconds:.1f} s (in threads, ahead of the "
+            f"backbones), backbones and writing {report.encode_seconds:.1f} s, waiting for frames "
+            f"{report.wait_seconds:.1f} s"
         )
-    for vid, reason in report.failed.items():
-        print(f"rdmf extract-features: failed: {vid}: {reason}", file=sys.stderr)
-    return 1 if report.failed else 0
+
+
+def _extract_queries(args, device) -> None:
+    from ..feature_extraction import clip_text_encoder, extract_query_features
+
+    text = extract_query_features(
+        args.queries, Path(args.out) / "text", clip_text_encoder(args.clip_model), device=device
+    )
+    print(f"queries: {len(text.written) + len(text.redone)} written, {len(text.skipped)} already complete")
 
 
 def _output_folders(encoders, queries) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +22,23 @@ from .encoders import VideoEncoder
 logger = logging.getLogger(__name__)
 
 
+# A fixed date in every archive entry (``np.savez`` stamps the current time), so the same arrays give the
+# same bytes whichever run, process or day wrote them.
+ZIP_ENTRY_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """What ``np.savez`` writes (``np.load`` reads it), byte-reproducible: fixed entry dates, in argument order."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_ENTRY_DATE)
+            with archive.open(entry, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def write_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez`` through `atomic.atomic_write`: an interrupted run leaves no partial file."""
-    atomic_write(path, lambda temporary: np.savez(temporary, **arrays))
+    """`write_npz` through `atomic.atomic_write`: an interrupted run leaves no partial file."""
+    atomic_write(path, lambda temporary: write_npz(temporary, **arrays))
 
 
 def feature_file_is_complete(path: Path, key: str, rows: int | None, dim: int) -> bool:
@@ -52,6 +67,24 @@ class ExtractionReport:
     skipped: list[str] = field(default_factory=list)
     redone: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    clips: int = 0  # clips run through the backbones
+    decode_seconds: float = 0.0  # the decoding threads' time (they run ahead of the backbones)
+    encode_seconds: float = 0.0  # the backbones' time (and writing the files), waits left out
+    wait_seconds: float = 0.0  # the backbones' time waiting for decoded frames
+
+    def merged(self, others: list[ExtractionReport]) -> ExtractionReport:
+        """This report and ``others`` (every process's) as one: lists joined, counts and times summed."""
+        total = ExtractionReport()
+        for report in [self, *others]:
+            total.written += report.written
+            total.skipped += report.skipped
+            total.redone += report.redone
+            total.failed.update(report.failed)
+            total.clips += report.clips
+            total.decode_seconds += report.decode_seconds
+            total.encode_seconds += report.encode_seconds
+            total.wait_seconds += report.wait_seconds
+        return total
 
 
 def _open_stream_manifest(folder: Path, expected: dict) -> dict:

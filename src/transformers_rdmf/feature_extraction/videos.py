@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,12 +18,7 @@ from ..atomic import atomic_write_json
 from ..feature_manifest import (
     MANIFEST_NAME,
 )
-from ..video_processing_rdmf import (
-    ClipSampling,
-    iter_clip_frames,
-    plan_clips,
-    read_frame_timestamps,
-)
+from .decoding import DecodeAhead, PlannedVideo, clip_plan
 from .encoders import VIDEO_EXTENSIONS, VideoEncoder
 from .files import (
     ExtractionReport,
@@ -66,6 +63,11 @@ def list_videos(videos: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     return pairs
 
 
+def shard_of(pairs: Sequence, process_index: int, num_processes: int) -> list:
+    """The videos one process extracts: every ``num_processes``-th from its index (deterministic, balanced)."""
+    return list(pairs[process_index::num_processes])
+
+
 def extract_video_features(
     videos,
     out_dir: str | os.PathLike,
@@ -75,23 +77,65 @@ def extract_video_features(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    *,
+    decode_threads: int = 1,
+    mixed_precision: str = "no",
+    state=None,
 ) -> ExtractionReport:
     """Write ``out_dir/{encoder.name}/{vid}.npz`` (``features`` ``(clips, dim)``) for every video and encoder.
+
+    Under ``accelerate launch`` the videos are split over the processes (`shard_of`); each writes its own
+    videos' files, and the main process merges one manifest per stream. The files are the same, byte for
+    byte, whatever the number of processes (at the same thread count and device).
 
     Args:
         videos: a folder, a ``.txt`` list of paths, or a list of paths (see `list_videos`).
         encoders: the backbones (`clip_image_encoder`, `swin3d_encoder`, `timm_encoder`), one folder each.
         clip_length, frames_per_clip: the clip plan (as `RDMFVideoProcessor`).
         batch_size: clips decoded and run through the backbones at a time.
+        decode_threads: threads decoding the next videos while the backbones run (`DecodeAhead`).
+        mixed_precision: "no", "bf16" or "fp16": the backbones under ``torch.autocast`` (features are
+            stored as float32 either way; the manifest records the precision).
+        state: an ``accelerate.PartialState`` (default: the launch's, one process outside ``accelerate launch``).
 
     Returns:
-        An `ExtractionReport`. A video whose every file is complete is skipped; a stream file that is
-        missing rows or unreadable is written again.
+        The `ExtractionReport` of every process (each process returns the merged one). A video whose
+        every file is complete is skipped; a stream file that is missing rows or unreadable is written again.
 
     Raises:
         FeatureManifestError: the output folder holds features made with other settings.
-        ValueError, FileNotFoundError: an unreadable video or bad arguments, naming them.
+        ValueError, FileNotFoundError: bad arguments or video paths, naming them.
     """
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+
+    _check_arguments(encoders, clip_length, frames_per_clip, batch_size, mixed_precision)
+    state = state if state is not None else PartialState()
+    pairs = list_videos(videos)
+    folders = [Path(out_dir) / encoder.name for encoder in encoders]
+    with state.main_process_first():  # the main process creates the manifests; the others then read them
+        manifests = [
+            _open_stream_manifest(folder, _video_manifest(encoder, clip_length, frames_per_clip))
+            for folder, encoder in zip(folders, encoders)
+        ]
+    for encoder in encoders:
+        encoder.module.to(device)
+    mine = shard_of(pairs, state.process_index, state.num_processes)
+    report, entries = _extract_shard(
+        mine, folders, encoders, clip_length, frames_per_clip, batch_size, decode_threads,
+        _autocast(device, mixed_precision), progress and state.is_main_process,
+    )  # fmt: skip
+    if state.num_processes > 1:
+        gathered = gather_object([(report, entries)])
+        report = gathered[0][0].merged([r for r, _ in gathered[1:]])
+        entries = {vid: entry for _, part in gathered for vid, entry in part.items()}
+    if state.is_main_process:
+        _write_manifests(folders, manifests, pairs, entries, mixed_precision)
+    state.wait_for_everyone()
+    return report
+
+
+def _check_arguments(encoders, clip_length, frames_per_clip, batch_size, mixed_precision) -> None:
     if not encoders:
         raise ValueError("encoders: give at least one backbone")
     if len({e.name for e in encoders}) != len(encoders):
@@ -102,61 +146,91 @@ def extract_video_features(
         raise ValueError(f"clip_length: expected a positive number of seconds, got {clip_length}")
     if frames_per_clip < 1:
         raise ValueError(f"frames_per_clip: expected a positive integer, got {frames_per_clip}")
-    pairs = list_videos(videos)
-    out_dir = Path(out_dir)
-    folders = [out_dir / encoder.name for encoder in encoders]
-    manifests = [
-        _open_stream_manifest(folder, _video_manifest(encoder, clip_length, frames_per_clip))
-        for folder, encoder in zip(folders, encoders)
-    ]
-    for encoder in encoders:
-        encoder.module.to(device)
-    report = ExtractionReport()
-    bar = tqdm(pairs, desc="extract", unit="video", disable=not progress)
-    for vid, path in bar:
-        bar.set_postfix_str(vid)
-        try:
-            _extract_one_video(
-                vid, path, folders, manifests, encoders, clip_length, frames_per_clip, batch_size, report
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision: expected one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
+
+
+PRECISIONS = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _autocast(device, mixed_precision: str):
+    """A fresh ``torch.autocast`` context per call for the precision (a no-op context for "no")."""
+    dtype = PRECISIONS[mixed_precision]
+    kind = torch.device(device).type
+    if dtype is None:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=kind, dtype=dtype)
+
+
+def _extract_shard(
+    pairs, folders, encoders, clip_length, frames_per_clip, batch_size, decode_threads, autocast, progress
+) -> tuple[ExtractionReport, dict]:
+    """This process's videos: ``(report, {vid: manifest entry})`` (entries for skipped videos too)."""
+    report, entries = ExtractionReport(), {}
+
+    def needs(vid, sampling):
+        return [
+            index
+            for index, (folder, encoder) in enumerate(zip(folders, encoders))
+            if not feature_file_is_complete(
+                folder / f"{vid}.npz", "features", sampling.num_clips, encoder.feature_dim
             )
-        except ValueError as error:  # unreadable or undecodable: reported, and the others still run
-            report.failed[vid] = str(error).removeprefix("videos: ")
-            logger.warning("%s: skipped: %s", vid, report.failed[vid])
-    return report
+        ]
+
+    plan = clip_plan(clip_length, frames_per_clip)
+    bar = tqdm(total=len(pairs), desc="extract", unit="video", disable=not progress)
+    start = time.perf_counter()
+    with DecodeAhead(pairs, plan, needs, batch_size, decode_threads) as decoded:
+        for video in decoded:
+            bar.set_postfix_str(video.vid)
+            try:
+                _extract_one_video(video, folders, encoders, autocast, report)
+                entries[video.vid] = {"clips": video.sampling.num_clips, "duration": video.sampling.duration}
+            except ValueError as error:  # unreadable or undecodable: reported, and the others still run
+                report.failed[video.vid] = str(error).removeprefix("videos: ")
+                logger.warning("%s: skipped: %s", video.vid, report.failed[video.vid])
+            bar.update()
+        report.decode_seconds, report.wait_seconds = decoded.decode_seconds, decoded.wait_seconds
+    report.encode_seconds = time.perf_counter() - start - report.wait_seconds
+    bar.close()
+    return report, entries
 
 
-def _extract_one_video(
-    vid, path, folders, manifests, encoders, clip_length, frames_per_clip, batch_size, report
-):
+def _extract_one_video(video: PlannedVideo, folders, encoders, autocast, report: ExtractionReport) -> None:
     """One video's features for every encoder whose file is not complete yet (see `extract_video_features`)."""
-    stamps = read_frame_timestamps(path, clip_length)
-    sampling = plan_clips(stamps.times, stamps.duration, clip_length, frames_per_clip)
-    todo = [
-        index
-        for index, (folder, encoder) in enumerate(zip(folders, encoders))
-        if not feature_file_is_complete(
-            folder / f"{vid}.npz", "features", sampling.num_clips, encoder.feature_dim
-        )
-    ]
-    if not todo:
-        report.skipped.append(vid)
+    if video.error is not None:
+        raise ValueError(video.error)
+    if not video.todo:
+        report.skipped.append(video.vid)
         return
-    if any((folders[i] / f"{vid}.npz").exists() for i in todo):
-        logger.warning("%s: incomplete feature file(s) found, extracting again", vid)
-        report.redone.append(vid)
-    features = _encode_video(path, stamps.pts, sampling, [encoders[i] for i in todo], batch_size)
-    for index, array in zip(todo, features):
-        write_npz_atomically(folders[index] / f"{vid}.npz", features=array)
-        manifests[index]["videos"][vid] = {"clips": sampling.num_clips, "duration": sampling.duration}
-        atomic_write_json(folders[index] / MANIFEST_NAME, manifests[index])
-    report.written.append(vid)
+    if any((folders[i] / f"{video.vid}.npz").exists() for i in video.todo):
+        logger.warning("%s: incomplete feature file(s) found, extracting again", video.vid)
+        report.redone.append(video.vid)
+    features = _encode_video(video, [encoders[i] for i in video.todo], autocast)
+    report.clips += video.sampling.num_clips
+    for index, array in zip(video.todo, features):
+        write_npz_atomically(folders[index] / f"{video.vid}.npz", features=array)
+    report.written.append(video.vid)
 
 
-def _encode_video(path, pts, sampling: ClipSampling, encoders: list[VideoEncoder], batch_size: int):
+def _encode_video(video: PlannedVideo, encoders: list[VideoEncoder], autocast):
     """Per encoder, ``(clips, feature_dim)`` float32 for the whole video, computed a batch of clips at a time."""
-    frames_per_clip = sampling.frame_indices.shape[1]
+    frames_per_clip = video.sampling.frame_indices.shape[1]
     parts: list[list[torch.Tensor]] = [[] for _ in encoders]
-    for frames in iter_clip_frames(path, pts, sampling, batch_size):
+    for frames in video.batches:
         for part, encoder in zip(parts, encoders):
-            part.append(encoder.encode(frames, frames_per_clip))
+            with autocast():
+                part.append(encoder.encode(frames, frames_per_clip).float())
     return [torch.cat(part).numpy().astype(np.float32) for part in parts]
+
+
+def _write_manifests(folders, manifests, pairs, entries: dict, mixed_precision: str) -> None:
+    """Each stream's manifest with every extracted video's entry, in the order of the video list."""
+    for folder, manifest in zip(folders, manifests):
+        known = manifest["videos"]
+        for vid, _ in pairs:
+            if vid in entries:
+                known[vid] = entries[vid]
+        manifest["videos"] = dict(sorted(known.items()))
+        manifest["mixed_precision"] = mixed_precision
+        atomic_write_json(folder / MANIFEST_NAME, manifest)

@@ -176,15 +176,20 @@ def data_paths(args: RDMFTrainingArguments) -> dict[str, str | list[str] | None]
 
 
 def use_cpu(args: RDMFTrainingArguments) -> bool:
-    """CPU when asked, or when launched as several processes on a machine without CUDA.
+    """CPU when asked, or when launched as several processes on a machine without CUDA (`launched_on_cpu`)."""
+    return args.cpu or launched_on_cpu()
 
-    ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) on a CPU-only
-    machine then trains with the gloo backend; Accelerate alone would run N unrelated processes.
+
+def launched_on_cpu() -> bool:
+    """Whether this is one of several launched processes on a machine without CUDA.
+
+    ``accelerate launch --multi_gpu --num_processes N`` (or ``torchrun --nproc_per_node N``) there must
+    run with ``cpu=True`` (the gloo backend); Accelerate alone would run N unrelated processes.
     """
     import torch
 
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return args.cpu or (several and not torch.cuda.is_available())
+    return several and not torch.cuda.is_available()
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
