@@ -146,6 +146,80 @@ def check_feature_folders(
     return _agreed_clip_length(video_dirs, manifests)
 
 
+def feature_set_stream_signature(stream: Mapping) -> dict:
+    """What must agree for one stream of a feature set (`data.feature_sets`): its extraction manifest's
+    signature where the source had one, else the facts the set records (backbone, width, clip length)."""
+    extraction = stream.get("extraction")
+    if extraction:
+        return signature(extraction)
+    fields = TEXT_SIGNATURE_FIELDS if stream.get("kind") == "text" else SIGNATURE_FIELDS
+    return {name: stream.get(name) for name in fields}
+
+
+def feature_set_signatures(feature_set, video_streams: Sequence[str], text: bool) -> dict:
+    """What a model trained on these streams of a feature set records in ``feature_manifest.json``."""
+    return {
+        "video_streams": [
+            {"stream": name, **feature_set_stream_signature(feature_set.stream_manifest(name))}
+            for name in video_streams
+        ],
+        "text": feature_set_stream_signature(feature_set.stream_manifest("text")) if text else None,
+        "feature_set": feature_set.source,
+    }
+
+
+def check_feature_set(
+    feature_set,
+    video_streams: Sequence[str],
+    *,
+    video_feature_dim: int | None = None,
+    text_feature_dim: int | None = None,
+    clip_length: float | None = None,
+    trained_on: Mapping | None = None,
+    expected_by: str = "the model",
+) -> float | None:
+    """`check_feature_folders` for the streams of a feature set (`data.FeatureSet`): each stream's manifest
+    against the clip length and the features the model was trained on, the widths against the config.
+
+    Returns:
+        The clip length the streams agree on (None when none records one).
+
+    Raises:
+        FeatureManifestError: naming the set, the stream, the field, the set's value and the expected one.
+    """
+    streams = [feature_set.stream_manifest(name) for name in video_streams]
+    trained_streams = list((trained_on or {}).get("video_streams") or [])
+    for index, (name, stream) in enumerate(zip(video_streams, streams)):
+        where = f"feature set {feature_set.source}, stream {name!r}"
+        require_agreement(stream, {"clip_length": clip_length}, where, expected_by)
+        if index < len(trained_streams) and trained_streams[index] is not None:
+            expected = {k: v for k, v in trained_streams[index].items() if k != "stream"}
+            found = feature_set_stream_signature(stream)
+            require_agreement(found, expected, where, f"{expected_by} (trained on these features)")
+    widths = [stream["feature_dim"] for stream in streams]
+    if video_feature_dim is not None and sum(widths) != video_feature_dim:
+        raise FeatureManifestError(
+            f"feature set {feature_set.source}, streams {', '.join(video_streams)}: feature_dim "
+            f"{' + '.join(map(str, widths))} = {sum(widths)} in the features, {video_feature_dim} "
+            f"expected by {expected_by} (video_feature_dim)"
+        )
+    if text_feature_dim is not None:
+        text = feature_set.stream_manifest("text")
+        where = f"feature set {feature_set.source}, stream 'text'"
+        require_agreement(text, {"feature_dim": text_feature_dim}, where, expected_by)
+        trained_text = (trained_on or {}).get("text")
+        if trained_text is not None:
+            found = feature_set_stream_signature(text)
+            require_agreement(found, trained_text, where, f"{expected_by} (trained on these features)")
+    lengths = {stream.get("clip_length") for stream in streams} - {None}
+    if len(lengths) > 1:
+        described = ", ".join(f"{n}: {s.get('clip_length')}" for n, s in zip(video_streams, streams))
+        raise FeatureManifestError(
+            f"feature set {feature_set.source}: streams disagree on clip_length ({described})"
+        )
+    return lengths.pop() if lengths else None
+
+
 def _check_text_folder(text_dir, text_feature_dim, trained_text, expected_by: str) -> None:
     manifest = read_manifest(text_dir) if text_dir is not None else None
     if manifest is None:
@@ -169,6 +243,8 @@ __all__ = [
     "MODEL_MANIFEST_NAME",
     "FeatureManifestError",
     "check_feature_folders",
+    "check_feature_set",
+    "feature_set_signatures",
     "read_manifest",
     "read_model_feature_signatures",
     "signature",

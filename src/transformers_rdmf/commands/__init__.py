@@ -5,6 +5,7 @@ moments and writes a PNG of the saliency over time with the moments shaded. For 
 (``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
 than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
 ``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
+``rdmf convert-features``: a feature folder as a parquet feature set (a ``datasets`` dataset with a card).
 ``rdmf app``: a web page (Gradio) over a checkpoint: a video (or features) and queries -> moments (docs/app.md).
 """
 
@@ -12,6 +13,7 @@ import argparse
 
 from ..errors import run_command, wants_debug
 from ..long_video import DEFAULT_WINDOW_CLIPS
+from .convert_features import add_convert_features_parser
 from .extract_features import add_extract_features_parser
 from .predict import run_predict
 
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(handler=run_predict)
     add_extract_features_parser(commands)
+    add_convert_features_parser(commands)
     from ..app import add_app_parser  # here, not at the top: app imports commands.predict
 
     add_app_parser(commands)

@@ -53,7 +53,6 @@ def add_extract_features_parser(commands) -> None:
     )
     extract.add_argument(
         "--mixed-precision",
-        "--mixed_precision",
         choices=("no", "bf16", "fp16"),
         default=os.environ.get("ACCELERATE_MIXED_PRECISION", "no"),
         help="run the backbones in bf16 or fp16 (default: accelerate launch's --mixed_precision, else no)",

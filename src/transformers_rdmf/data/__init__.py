@@ -14,6 +14,8 @@ from .annotations import (
 )
 from .collator import MomentRetrievalCollator, random_temporal_crop
 from .dataset import LengthReport, MomentFeatureDataset
+from .feature_set_writer import push_feature_set, source_streams, write_feature_set
+from .feature_sets import FeatureSet, FeatureSetStream, FeatureSetTextReader, read_feature_set_manifest
 from .features import (
     DomainQueryEncoder,
     FeatureError,
@@ -36,6 +38,9 @@ __all__ = [
     "AnnotationError",
     "DomainQueryEncoder",
     "FeatureError",
+    "FeatureSet",
+    "FeatureSetStream",
+    "FeatureSetTextReader",
     "FeatureStream",
     "LengthReport",
     "MomentFeatureDataset",
@@ -48,10 +53,14 @@ __all__ = [
     "fraction_above_own_median",
     "load_annotations",
     "load_youtube_highlights",
+    "push_feature_set",
+    "read_feature_set_manifest",
     "random_temporal_crop",
+    "source_streams",
     "standard_video_reader",
     "tvsum_text_reader",
     "tvsum_video_reader",
     "windows_to_spans",
+    "write_feature_set",
     "youtube_highlights_video_reader",
 ]

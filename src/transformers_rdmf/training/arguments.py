@@ -35,6 +35,11 @@ class RDMFTrainingArguments:
         domain: train and evaluate on one category (TVSum, YouTube Highlights).
         clip_length: seconds per feature row (moment datasets); default: the features' manifest for
             ``custom``, else the dataset's usual clip length.
+        feature_set: a feature set (`data.FeatureSet`: a folder or Hub dataset id written by
+            ``rdmf convert-features``) read instead of the feature folders (``video_feature_dirs`` and
+            ``text_feature_dir``; for TVSum, ``data_root``'s features).
+        feature_set_streams: its video streams to concatenate, in order; default: TVSum and YouTube
+            Highlights ``i3d_rgb i3d_flow`` (and ``audio`` with ``audio``), otherwise every video stream.
 
     Output:
         output_dir: the run's folder (``best/``, ``final/``, ``checkpoints/``, ``logs/``, ``eval/``). One
@@ -63,6 +68,8 @@ class RDMFTrainingArguments:
     audio: bool | None = None
     domain: str | None = None
     clip_length: float | None = None
+    feature_set: str | None = None
+    feature_set_streams: list[str] = field(default_factory=list)
     learning_rate: float = 1e-4
     weight_decay: float = 1e-4
     batch_size: int = 16
@@ -102,9 +109,14 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         args.dataset in MOMENT_DATASETS
         and args.train_annotations
         and not (args.video_feature_dirs and args.text_feature_dir)
+        and args.feature_set is None
     ):
-        raise ValueError(f"{args.dataset} needs --video_feature_dirs and --text_feature_dir")
-    if args.dataset in HIGHLIGHT_DATASETS and args.data_root is None:
+        raise ValueError(
+            f"{args.dataset} needs --video_feature_dirs and --text_feature_dir (or --feature_set)"
+        )
+    if args.data_root is None and (
+        args.dataset == "youtube_highlights" or (args.dataset == "tvsum" and args.feature_set is None)
+    ):
         raise ValueError(f"{args.dataset} needs --data_root (the folder with its features)")
     if args.dataset == "tvsum" and args.train_annotations is None:
         raise ValueError("tvsum needs --train_annotations (tvsum_train_release.jsonl)")
@@ -172,6 +184,8 @@ def data_paths(args: RDMFTrainingArguments) -> dict[str, str | list[str] | None]
         "--text_feature_dir": args.text_feature_dir,
         "--data_root": args.data_root,
         "--splits_file": args.splits_file,
+        # a folder (a Hub id is not a path: `data.FeatureSet` names it when it cannot be found)
+        "--feature_set": args.feature_set if args.feature_set and Path(args.feature_set).exists() else None,
     }
 
 

@@ -24,7 +24,6 @@ from ..dataset_specs import dataset_spec
 from ..errors import run_command, wants_debug
 from ..feature_manifest import (
     read_model_feature_signatures,
-    write_model_feature_signatures,
 )
 from ..modeling_rdmf import RDMFForMomentRetrieval
 from ..presets import preset_source
@@ -36,7 +35,7 @@ from .arguments import (
     use_cpu,
 )
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
-from .data import build_dataset, build_loader
+from .data import build_dataset, build_loader, write_training_feature_signatures
 from .evaluation import compute_metrics, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState
 
@@ -123,7 +122,7 @@ def save_model(
         accelerator.unwrap_model(model).save_pretrained(target)
         (target / "preset.json").write_text(preset_source(args.preset)[1])
         atomic_write_json(target / "training_args.json", dataclasses.asdict(args), indent=2)
-        write_model_feature_signatures(target, args.video_feature_dirs, args.text_feature_dir)
+        write_training_feature_signatures(target, args, accelerator.unwrap_model(model).config)
         atomic_write_json(
             target / "metrics.json", {"epoch": epoch, "dataset": args.dataset, **metrics}, indent=2
         )
