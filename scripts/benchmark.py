@@ -14,7 +14,7 @@ import importlib
 import sys
 from pathlib import Path
 
-TOPICS = ("model", "metrics", "data", "video", "scale")
+TOPICS = ("model", "metrics", "data", "extraction", "video", "scale")
 
 
 def main(argv: list[str] | None = None) -> None:

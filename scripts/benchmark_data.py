@@ -1,10 +1,14 @@
-"""Data benchmark: one epoch of QVHighlights train (7,218 queries) through the DataLoader.
+"""Data benchmark: one epoch of QVHighlights train (7,218 queries) through the DataLoader, from ``.npz``
+folders and from the same features as a parquet feature set (`data.FeatureSet`).
 
 Synthetic features in the Moment-DETR layout (``clip/{vid}.npz`` 512-d + ``slowfast/{vid}.npz`` 2304-d,
 float16, one row per 2 s clip, up to 75 clips; ``text/qid{qid}.npz`` tokens 512-d) are written to a
-temporary folder and deleted afterwards. Rows: examples/s against a baseline (a plain loop that only
-loads the same files), and resident memory (main process + workers) at 1/4, 1/2, 3/4 and the end of
-the epoch, and for a dataset a quarter of the size, to show memory does not grow with dataset size.
+temporary folder, converted to a feature set (``rdmf convert-features``' code, float16) and deleted
+afterwards. Rows: examples/s against a baseline (a plain loop that only loads the same files), and
+resident memory (main process + workers) at 1/4, 1/2, 3/4 and the end of the epoch, for the whole set and
+for one a quarter of its size, to show memory does not grow with the dataset. The feature set is
+memory-mapped: its pages count in RSS as file-backed pages the kernel can drop (``main_file``); the
+rest (``main_rss - main_file``, ``workers_rss - workers_file``) is the processes' own memory.
 
 Usage: ``python scripts/benchmark.py --topics data [-- --data-dir DIR --workers 2 --batch-size 32]``
 """
@@ -22,11 +26,14 @@ import numpy as np
 
 from benchmark_utils import child_pids, proc_field_bytes
 from transformers_rdmf.data import (
+    FeatureSet,
     MomentFeatureDataset,
     TextFeatureReader,
     build_dataloader,
     load_annotations,
+    source_streams,
     standard_video_reader,
+    write_feature_set,
 )
 
 STREAMS = {"clip": 512, "slowfast": 2304}
@@ -63,7 +70,10 @@ def memory_now() -> dict[str, int]:
     return {
         "main_rss": proc_field_bytes(main, "VmRSS"),
         "main_peak": proc_field_bytes(main, "VmHWM"),
+        "main_anon": proc_field_bytes(main, "RssAnon"),
+        "main_file": proc_field_bytes(main, "RssFile"),
         "workers_rss": sum(proc_field_bytes(pid, "VmRSS") for pid in workers),
+        "workers_file": sum(proc_field_bytes(pid, "RssFile") for pid in workers),
         "worker_peak": max((proc_field_bytes(pid, "VmHWM") for pid in workers), default=0),
         "pss_total": sum(proc_field_bytes(pid, "Pss", "smaps_rollup") for pid in (main, *workers)),
     }
@@ -94,17 +104,39 @@ def run_epoch(dataset, workers: int, batch_size: int) -> tuple[float, list[tuple
     return seen / elapsed, samples
 
 
+def convert_to_feature_set(folder: Path) -> FeatureSet:
+    """The folder's streams as a float16 feature set in ``folder/set`` (its Arrow cache in ``folder/cache``)."""
+    start = time.perf_counter()
+    streams = source_streams(
+        "moment_detr", video_dirs=[folder / n for n in STREAMS], text_dir=folder / "text", clip_length=2.0
+    )
+    write_feature_set(streams, folder / "set", layout="moment_detr", progress=False)
+    size = sum(path.stat().st_size for path in (folder / "set").rglob("*.parquet"))
+    converted = time.perf_counter() - start
+    feature_set = FeatureSet(folder / "set", cache_dir=str(folder / "cache"))
+    for name in (*STREAMS, "text"):
+        feature_set.rows(name)  # load_dataset's one-time copy into its Arrow cache
+    print(
+        f"feature set: {size / 2**30:.2f} GiB of parquet written in {converted:.0f} s; opened (Arrow cache "
+        f"built) in {time.perf_counter() - start - converted:.0f} s"
+    )
+    return feature_set
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where to write the synthetic features")
+    parser.add_argument("--limit", type=int, help="only the first N queries (a quick check of the script)")
     args, _ = parser.parse_known_args(argv)
 
     annotations = load_annotations(
         args.data_dir / "qvhighlights" / "highlight_train_release.jsonl", "qvhighlights"
     )
+    if args.limit:
+        annotations = annotations.select(range(min(args.limit, len(annotations))))
     folder = Path(tempfile.mkdtemp(prefix="rdmf_bench_data_", dir=args.tmp_dir))
     try:
         start = time.perf_counter()
@@ -115,27 +147,46 @@ def main(argv: list[str]) -> None:
             f"wrote {written / 2**30:.2f} GiB float16 in {time.perf_counter() - start:.0f} s to {folder}"
         )
         video = standard_video_reader([folder / "clip", folder / "slowfast"], dims=list(STREAMS.values()))
-        full = MomentFeatureDataset(annotations, video, TextFeatureReader(folder / "text", dim=512))
-        quarter = MomentFeatureDataset(
-            annotations.select(range(len(annotations) // 4)), video, full.text_reader
-        )
+        text = TextFeatureReader(folder / "text", dim=512)
+        feature_set = convert_to_feature_set(folder)
+        set_video, set_text = feature_set.video_reader(["clip", "slowfast"]), feature_set.text_reader(512)
+        quarter_rows = annotations.select(range(len(annotations) // 4))
+        datasets = {
+            "npz quarter": MomentFeatureDataset(quarter_rows, video, text),
+            "npz full": MomentFeatureDataset(annotations, video, text),
+            "parquet quarter": MomentFeatureDataset(quarter_rows, set_video, set_text),
+            "parquet full": MomentFeatureDataset(annotations, set_video, set_text),
+        }
 
-        baseline = baseline_examples_per_second(full, folder, limit=2000)
-        print(f"\n{'measurement':<52}{'examples/s':>12}{'x baseline':>12}")
-        print(f"{'baseline: plain loop loading the files (2000)':<52}{baseline:12.0f}{1.0:12.2f}")
+        limit = min(2000, len(annotations))
+        baseline = baseline_examples_per_second(datasets["npz full"], folder, limit=limit)
+        print(f"\n{'measurement':<64}{'examples/s':>12}{'x baseline':>12}")
+        print(
+            f"{'baseline: plain loop loading the npz files (' + str(limit) + ')':<64}{baseline:12.0f}{1.0:12.2f}"
+        )
         epochs = {}
-        for name, dataset in (("quarter", quarter), ("full", full)):
+        for name, dataset in datasets.items():
             speed, samples = run_epoch(dataset, args.workers, args.batch_size)
             epochs[name] = samples
-            label = f"DataLoader, {args.workers} workers, batch {args.batch_size}, {len(dataset)} queries"
-            print(f"{label:<52}{speed:12.0f}{speed / baseline:12.2f}")
+            label = (
+                f"{name}: DataLoader, {args.workers} workers, batch {args.batch_size}, {len(dataset)} queries"
+            )
+            print(f"{label:<64}{speed:12.0f}{speed / baseline:12.2f}")
 
-        columns = ("main_rss", "workers_rss", "pss_total", "main_peak", "worker_peak")
-        print(f"\n{'memory (MiB)':<38}" + "".join(f"{column:>13}" for column in columns))
+        columns = (
+            "main_rss",
+            "main_anon",
+            "main_file",
+            "workers_rss",
+            "pss_total",
+            "main_peak",
+            "worker_peak",
+        )
+        print(f"\n{'memory (MiB)':<46}" + "".join(f"{column:>12}" for column in columns))
         for name, samples in epochs.items():
             for when, memory in samples:
-                label = f"{name} dataset, after {when} of the epoch"
-                print(f"{label:<38}" + "".join(f"{memory[column] / 2**20:13.0f}" for column in columns))
+                label = f"{name}, after {when} of the epoch"
+                print(f"{label:<46}" + "".join(f"{memory[column] / 2**20:12.0f}" for column in columns))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"deleted {folder}")
