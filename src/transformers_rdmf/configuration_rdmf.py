@@ -32,6 +32,8 @@ class RDMFConfig(PreTrainedConfig):
         text_feature_dim (`int`, defaults to 512): width of the pre-extracted query token features.
         hidden_size (`int`, defaults to 256): the fusion and decoder width `d`.
         dropout (`float`, defaults to 0.1): dropout after the input projections and in the decoder.
+        input_dropout (`float`, optional): dropout after the input projections only, instead of
+            ``dropout`` there (QD-DETR and CG-DETR use 0.5 on the projected features); None: ``dropout``.
 
     Backbones (raw input: ``pixel_values`` and ``input_ids`` instead of features):
         video_backbone (`str`, defaults to None): None (pre-extracted ``video_features`` only), "clip" (CLIP's
@@ -81,6 +83,16 @@ class RDMFConfig(PreTrainedConfig):
             saliency logits added to eq. 17 (**project choice**, off by default; see `saliency_rank_loss`).
         saliency_rank_loss (`str`, "pairwise"): "pairwise" (RankNet over clip pairs, memory ~ clips**2) or
             "listwise" (ListNet, softmax of the targets over ``saliency_rank_temperature`` (0.1)).
+        saliency_margin_loss_weight (`float`, 0.0): the margin hinge of Moment-DETR / QD-DETR,
+            ``max(0, saliency_margin + z[neg] - z[pos])`` between the clips with the highest and the lowest
+            target of each video (``saliency_margin`` 0.2; `loss_rdmf.saliency_margin_loss`).
+        saliency_rank_contrastive_weight (`float`, 0.0): CG-DETR's rank-contrastive loss over
+            ``saliency_rank_contrastive_levels`` (12) thresholds, temperature
+            ``saliency_rank_contrastive_temperature`` (0.5) (`loss_rdmf.saliency_rank_contrastive_loss`).
+        saliency_negative_query_weight (`float`, 0.0): QD-DETR's negative pairs: each video with the
+            query of the previous one in the batch scores low, ``-log(1 - sigmoid(z))`` per clip; pairs
+            whose video or query features are the same are left out (so a domain whose every query is
+            one word, as YouTube Highlights, has none) (`loss_rdmf.negative_query_loss`).
         span_loss_coefficient (10.0), giou_loss_coefficient (1.0), class_loss_coefficient (4.0),
         no_object_weight (0.1): the terms inside `L_mr`, as Moment-DETR. use_giou_loss (`bool`, True).
         span_loss_type (`str`, "smooth_l1" or "l1"), smooth_l1_beta (`float`, 0.05).
@@ -104,6 +116,7 @@ class RDMFConfig(PreTrainedConfig):
     text_feature_dim: int = 512
     hidden_size: int = 256
     dropout: float | int = 0.1
+    input_dropout: float | int | None = None
 
     video_backbone: str | None = None
     text_backbone: str | None = None
@@ -141,6 +154,12 @@ class RDMFConfig(PreTrainedConfig):
     saliency_rank_loss_weight: float | int = 0.0
     saliency_rank_loss: str = "pairwise"
     saliency_rank_temperature: float | int = 0.1
+    saliency_margin_loss_weight: float | int = 0.0
+    saliency_margin: float | int = 0.2
+    saliency_rank_contrastive_weight: float | int = 0.0
+    saliency_rank_contrastive_levels: int = 12
+    saliency_rank_contrastive_temperature: float | int = 0.5
+    saliency_negative_query_weight: float | int = 0.0
     moment_loss_weight: float | int = 1.0
     iou_loss_weight: float | int = 1.0
     span_loss_coefficient: float | int = 10.0
@@ -178,6 +197,8 @@ class RDMFConfig(PreTrainedConfig):
             f"a multiple of num_attention_heads={self.num_attention_heads}",
         )
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
+        if self.input_dropout is not None:
+            _require(0 <= self.input_dropout < 1, "input_dropout", self.input_dropout, "in [0, 1)")
         _require(0 <= self.score_alpha <= 1, "score_alpha", self.score_alpha, "in [0, 1]")
         _require_choice("fusion_type", self.fusion_type, FUSION_TYPES)
         _require_choice("diffusion_implementation", self.diffusion_implementation, DIFFUSION_IMPLEMENTATIONS)
@@ -268,6 +289,10 @@ class RDMFConfig(PreTrainedConfig):
         names = (
             "saliency_loss_weight",
             "saliency_rank_loss_weight",
+            "saliency_margin_loss_weight",
+            "saliency_margin",
+            "saliency_rank_contrastive_weight",
+            "saliency_negative_query_weight",
             "moment_loss_weight",
             "iou_loss_weight",
             "span_loss_coefficient",
@@ -283,6 +308,18 @@ class RDMFConfig(PreTrainedConfig):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "non-negative")
         _require(self.smooth_l1_beta > 0, "smooth_l1_beta", self.smooth_l1_beta, "positive")
         _require_choice("saliency_rank_loss", self.saliency_rank_loss, SALIENCY_RANK_LOSSES)
+        _require(
+            self.saliency_rank_contrastive_levels >= 1,
+            "saliency_rank_contrastive_levels",
+            self.saliency_rank_contrastive_levels,
+            "a positive integer",
+        )
+        _require(
+            self.saliency_rank_contrastive_temperature > 0,
+            "saliency_rank_contrastive_temperature",
+            self.saliency_rank_contrastive_temperature,
+            "positive",
+        )
         _require(
             self.saliency_rank_temperature > 0,
             "saliency_rank_temperature",

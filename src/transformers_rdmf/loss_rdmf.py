@@ -133,6 +133,70 @@ def saliency_rank_loss(
     return per_video.sum() / global_mean_count(ranked.sum())
 
 
+def saliency_margin_loss(
+    saliency_logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, margin: float = 0.2
+) -> torch.Tensor:
+    """Moment-DETR / QD-DETR's hinge: ``max(0, margin + z[neg] - z[pos])`` per video, with ``pos`` the valid
+    clip of the highest target and ``neg`` that of the lowest (the first of each on ties); videos whose
+    targets are all equal are left out of the mean.
+
+    Args:
+        saliency_logits, targets, mask: ``(batch, clips)``.
+    """
+    valid = mask.bool()
+    targets = targets.to(saliency_logits.dtype)
+    positive = targets.masked_fill(~valid, float("-inf")).argmax(dim=1, keepdim=True)
+    negative = targets.masked_fill(~valid, float("inf")).argmin(dim=1, keepdim=True)
+    ranked = (targets.gather(1, positive) > targets.gather(1, negative)).squeeze(1)
+    gap = saliency_logits.gather(1, negative) - saliency_logits.gather(1, positive)
+    per_video = (margin + gap.squeeze(1)).clamp(min=0) * ranked
+    return per_video.sum() / global_mean_count(ranked.sum())
+
+
+def saliency_rank_contrastive_loss(
+    saliency_logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    levels: int = 12,
+    temperature: float = 0.5,
+) -> torch.Tensor:
+    """CG-DETR's rank-contrastive loss. For each threshold ``t = k / levels`` (``k = 1 .. levels``) and each
+    video with a clip at or above it, ``-(1/|P_t|) sum_{j in P_t} log softmax(z / temperature)_j``, the
+    softmax over the video's valid clips and ``P_t = {j : y_j >= t}``; the mean over those (video,
+    threshold) pairs. Targets are in [0, 1], so the thresholds cover the label range as the peers'
+    ``range(1, 12)`` covers theirs.
+
+    Args:
+        saliency_logits, targets, mask: ``(batch, clips)``.
+    """
+    valid = mask.bool()
+    targets = targets.to(saliency_logits.dtype)
+    neg_inf = torch.finfo(saliency_logits.dtype).min
+    log_prob = (saliency_logits / temperature).masked_fill(~valid, neg_inf).log_softmax(dim=1)
+    log_prob = log_prob.masked_fill(~valid, 0.0)
+    thresholds = torch.arange(1, levels + 1, device=targets.device, dtype=targets.dtype) / levels
+    positive = (targets.unsqueeze(0) >= thresholds.view(-1, 1, 1) - 1e-6) & valid  # (levels, batch, clips)
+    count = positive.sum(dim=2)  # (levels, batch)
+    present = count > 0
+    mean_log_prob = (positive * log_prob.unsqueeze(0)).sum(dim=2) / count.clamp(min=1)
+    return -(mean_log_prob * present).sum() / global_mean_count(present.sum())
+
+
+def negative_query_loss(
+    negative_logits: torch.Tensor, mask: torch.Tensor, pairs: torch.Tensor
+) -> torch.Tensor:
+    """QD-DETR's negative pairs: ``-log(1 - sigmoid(z))`` over the valid clips of each video paired with
+    another video's query, the mean over those clips.
+
+    Args:
+        negative_logits: ``(batch, clips)`` saliency logits of video ``i`` with the query of video ``i - 1``.
+        mask: ``(batch, clips)``. pairs: ``(batch,)`` bool, the rows that are real negative pairs.
+    """
+    clips = mask.bool() & pairs.unsqueeze(1)
+    loss = F.softplus(negative_logits).masked_fill(~clips, 0.0)  # -log(1 - sigmoid(z)) = softplus(z)
+    return loss.sum() / global_mean_count(clips.sum())
+
+
 class RDMFLoss(nn.Module):
     """The weighted sum of eq. 17, with every term returned for logging.
 
@@ -177,6 +241,25 @@ class RDMFLoss(nn.Module):
             )
         return terms
 
+    def field_saliency_losses(self, terms, saliency_logits, targets, mask, negative) -> torch.Tensor:
+        """The peers' saliency losses the config turns on, weighted; each term is added to ``terms``."""
+        cfg, total = self.config, saliency_logits.new_zeros(())
+        if cfg.saliency_margin_loss_weight > 0:
+            terms["loss_saliency_margin"] = saliency_margin_loss(
+                saliency_logits, targets, mask, cfg.saliency_margin
+            )
+            total = total + cfg.saliency_margin_loss_weight * terms["loss_saliency_margin"]
+        if cfg.saliency_rank_contrastive_weight > 0:
+            terms["loss_saliency_rank_contrastive"] = saliency_rank_contrastive_loss(
+                saliency_logits, targets, mask, cfg.saliency_rank_contrastive_levels,
+                cfg.saliency_rank_contrastive_temperature,
+            )  # fmt: skip
+            total = total + cfg.saliency_rank_contrastive_weight * terms["loss_saliency_rank_contrastive"]
+        if cfg.saliency_negative_query_weight > 0 and negative is not None:
+            terms["loss_negative_query"] = negative_query_loss(negative[0], mask, negative[1])
+            total = total + cfg.saliency_negative_query_weight * terms["loss_negative_query"]
+        return total
+
     def class_loss(self, logits, batch_index, query_index) -> torch.Tensor:
         """Foreground for matched queries, background (down-weighted by ``no_object_weight``) for the rest."""
         target = torch.full(logits.shape[:2], BACKGROUND, dtype=torch.long, device=logits.device)
@@ -206,12 +289,16 @@ class RDMFLoss(nn.Module):
         count = global_mean_count(torch.tensor(float(best.numel()), device=best.device))
         return (pred_ious - best).abs().sum() / count
 
-    def forward(self, layer_outputs, saliency_logits, video_mask, labels) -> tuple[torch.Tensor, dict]:
+    def forward(
+        self, layer_outputs, saliency_logits, video_mask, labels, negative=None
+    ) -> tuple[torch.Tensor, dict]:
         """Total loss (eq. 17) and its terms.
 
         Args:
             layer_outputs: list of ``(logits, pred_spans, pred_ious or None)`` per decoder layer, last first.
             saliency_logits: ``(batch, clips)``; video_mask: ``(batch, clips)``.
+            negative: ``(logits (batch, clips), pairs (batch,) bool)`` of the negative query pairs, with
+                ``config.saliency_negative_query_weight > 0``.
             labels: ``batch`` dicts with ``spans`` ``(n_i, 2)`` normalised (center, width) and ``saliency``
                 ``(clips,)`` targets in [0, 1].
         """
@@ -228,6 +315,9 @@ class RDMFLoss(nn.Module):
                 cfg.saliency_rank_temperature,
             )
             total = total + cfg.saliency_rank_loss_weight * terms["loss_saliency_rank"]
+        total = total + self.field_saliency_losses(
+            terms, saliency_logits, saliency_targets, video_mask, negative
+        )
         for depth, (logits, spans, ious) in enumerate(layer_outputs):
             layer_terms = self.set_loss(logits, spans, ious, target_spans)
             total = total + cfg.moment_loss_weight * layer_terms["loss_moment"]
@@ -258,4 +348,12 @@ def _unpack_labels(labels, video_mask: torch.Tensor) -> tuple[list[torch.Tensor]
     return spans, torch.stack(saliency)
 
 
-__all__ = ["RDMFHungarianMatcher", "RDMFLoss", "saliency_loss", "saliency_rank_loss"]
+__all__ = [
+    "RDMFHungarianMatcher",
+    "RDMFLoss",
+    "negative_query_loss",
+    "saliency_loss",
+    "saliency_margin_loss",
+    "saliency_rank_contrastive_loss",
+    "saliency_rank_loss",
+]

@@ -534,7 +534,8 @@ class RDMFModel(RDMFPreTrainedModel):
                 backbone.requires_grad_(False)
         self.video_projection = nn.Linear(config.video_feature_dim, config.hidden_size)  # P_v
         self.text_projection = nn.Linear(config.text_feature_dim, config.hidden_size)  # P_t
-        self.dropout = nn.Dropout(config.dropout)
+        # on the projected features; QD-DETR / CG-DETR use 0.5 there (config.input_dropout)
+        self.dropout = nn.Dropout(config.dropout if config.input_dropout is None else config.input_dropout)
         self.temporal_diffusion = RDMFTemporalDiffusion(config) if config.use_temporal_diffusion else None
         if config.fusion_type == "reaction_diffusion":
             self.fusion = RDMFReactionDiffusionFusion(config)
@@ -785,6 +786,33 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         alpha = self.config.score_alpha
         return probability.pow(1 - alpha) * ious.clamp(min=0, max=1).pow(alpha)
 
+    def negative_query_saliency(
+        self, video_features, text_features, video_mask, text_mask, pixel_values, pixel_mask, input_ids,
+        attention_mask,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Saliency logits of each video with the previous video's query (the batch rolled by one), and which
+        rows are real negatives: both the video and the query differ from the row's own (QD-DETR's
+        negative pairs). Returns ``(logits (batch, clips), pairs (batch,) bool)``."""
+
+        def rolled(tensor):
+            return None if tensor is None else tensor.roll(1, dims=0)
+
+        text = text_features if input_ids is None else input_ids
+        videos = video_features if pixel_values is None else pixel_values
+        pairs = torch.tensor(
+            [
+                not (_same(videos[i], videos[i - 1]) or _same(text[i], text[i - 1]))
+                for i in range(videos.shape[0])
+            ],
+            device=videos.device,
+        )
+        encoded = self.rdmf(
+            video_features, rolled(text_features), video_mask, rolled(text_mask),
+            pixel_values=pixel_values, pixel_mask=pixel_mask, input_ids=rolled(input_ids),
+            attention_mask=rolled(attention_mask), return_dict=True,
+        )  # fmt: skip
+        return encoded.saliency_logits, pairs & (videos.shape[0] > 1)
+
     @can_return_tuple
     def forward(
         self,
@@ -835,7 +863,13 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         if labels is not None:
             layers = range(len(states) - 1, -1, -1) if self.config.auxiliary_loss else [len(states) - 1]
             per_layer = [(logits[i], spans[i], None if ious is None else ious[i]) for i in layers]
-            loss, loss_dict = self.criterion(per_layer, encoded.saliency_logits, mask, labels)
+            negative = None
+            if self.config.saliency_negative_query_weight > 0:
+                negative = self.negative_query_saliency(
+                    video_features, text_features, video_mask, text_mask, pixel_values, pixel_mask,
+                    input_ids, attention_mask,
+                )  # fmt: skip
+            loss, loss_dict = self.criterion(per_layer, encoded.saliency_logits, mask, labels, negative)
 
         final_ious = None if ious is None else ious[-1]
         output = RDMFMomentRetrievalOutput(
@@ -852,6 +886,11 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         )
         output.trained_heads = self.config.trained_heads
         return output
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two padded rows hold the same values (a video or query paired with itself)."""
+    return a.shape == b.shape and bool(torch.equal(a, b))
 
 
 # The pipeline a saved checkpoint carries (config.custom_pipelines): transformers.pipeline reads it with
