@@ -18,7 +18,6 @@ Arrays are stored as read (not normalised: the readers normalise, as they do for
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -200,47 +199,88 @@ def _schema(kind: str, dtype: str):
     return pa.schema(columns)
 
 
+MAX_SHARD_VALUES = 2**30  # parquet list offsets are int32: a shard is cut before it holds more values
+
+
+class _ShardWriter:
+    """Rows of one stream gathered into columnar arrays and written a shard at a time (``shard_rows`` rows,
+    or fewer when they would exceed `MAX_SHARD_VALUES`); shards are renamed ``train-K-of-N`` at the end."""
+
+    def __init__(self, folder: Path, kind: str, dtype: str, shard_rows: int):
+        self.folder, self.kind, self.dtype, self.shard_rows = folder, kind, dtype, shard_rows
+        self.schema = _schema(kind, dtype)
+        self.written: list[Path] = []
+        self._clear()
+
+    def _clear(self) -> None:
+        self.ids, self.arrays, self.shapes, self.extra = [], [], [], []
+        self.values = 0
+
+    def add(self, identifier: str, array: np.ndarray, extra) -> None:
+        if self.ids and (len(self.ids) == self.shard_rows or self.values + array.size > MAX_SHARD_VALUES):
+            self.flush()
+        self.ids.append(identifier)
+        self.arrays.append(array.reshape(-1))
+        self.shapes.append(list(array.shape))
+        self.extra.append(extra)
+        self.values += array.size
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.ids:
+            return
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in self.arrays])]).astype(np.int32)
+        values = pa.array(np.concatenate(self.arrays))
+        columns = {
+            "id": pa.array(self.ids, pa.string()),
+            "tokens" if self.kind == "text" else "features": pa.ListArray.from_arrays(
+                pa.array(offsets), values
+            ),
+            "shape": pa.array(self.shapes, pa.list_(pa.int32())),
+        }
+        if self.kind == "text":
+            columns["pooled"] = pa.array(self.extra, self.schema.field("pooled").type)
+        else:
+            columns["clip_length"] = pa.array(self.extra, pa.float32())
+        path = self.folder / f"part-{len(self.written):05d}.parquet"
+        pq.write_table(pa.table(columns, schema=self.schema), path)
+        self.written.append(path)
+        self._clear()
+
+    def close(self) -> None:
+        self.flush()
+        for index, path in enumerate(self.written):
+            path.rename(self.folder / f"train-{index:05d}-of-{len(self.written):05d}.parquet")
+
+
 def _write_stream(stream: SourceStream, ids, folder: Path, dtype: str, shard_rows: int) -> dict:
     """One stream's shards; returns its manifest entry (width, rows, the largest rounding error)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if not stream.ids:
         raise FeatureError(f"stream {stream.name!r}: no feature files found")
     folder.mkdir()
-    schema, shards = _schema(stream.kind, dtype), math.ceil(len(stream.ids) / shard_rows)
-    dim, rounding, batch, shard = None, 0.0, [], 0
+    writer = _ShardWriter(folder, stream.kind, dtype, shard_rows)
+    dim, rounding = None, 0.0
     for identifier in ids:
         array, pooled = stream.read(identifier)
-        if dim is None:
-            dim = int(array.shape[1])
+        dim = int(array.shape[1]) if dim is None else dim
         if array.shape[1] != dim:
             raise FeatureError(
                 f"stream {stream.name!r}, id {identifier!r}: width {array.shape[1]}, the stream's is {dim}"
             )
         stored, error = _stored(array, dtype, stream.name, identifier)
         rounding = max(rounding, error)
-        row = {"id": identifier, "shape": list(array.shape)}
-        row["tokens" if stream.kind == "text" else "features"] = stored.reshape(-1)
         if stream.kind == "text":
-            row["pooled"] = (
+            extra = (
                 None
                 if pooled is None
                 else _stored(pooled.reshape(1, -1), dtype, stream.name, identifier)[0].reshape(-1)
             )
         else:
-            row["clip_length"] = stream.facts.get("clip_length")
-        batch.append(row)
-        if len(batch) == shard_rows:
-            pq.write_table(
-                pa.Table.from_pylist(batch, schema=schema),
-                folder / f"train-{shard:05d}-of-{shards:05d}.parquet",
-            )
-            batch, shard = [], shard + 1
-    if batch:
-        pq.write_table(
-            pa.Table.from_pylist(batch, schema=schema), folder / f"train-{shard:05d}-of-{shards:05d}.parquet"
-        )
+            extra = stream.facts.get("clip_length")
+        writer.add(identifier, stored, extra)
+    writer.close()
     return {
         "kind": stream.kind,
         "key": stream.key,
