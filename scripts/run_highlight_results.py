@@ -87,18 +87,39 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, help="torch threads per run (default cpu_count / jobs); 1 leaves a core free"
     )
+    parser.add_argument(
+        "--protocol",
+        choices=("official", "cv"),
+        default="official",
+        help="official: train on train, evaluate on val; cv: TVSum cross-validation, per category five folds, "
+        "each video the test video once (with --train_folds K, K inner folds of the four train videos)",
+    )
     parser.add_argument("--results", default="results/highlights.json")
+    parser.add_argument(
+        "--plot", help="with --report: also write the per-category spread (fixed schedule) here"
+    )
     parser.add_argument(
         "--report", nargs="+", metavar="RESULTS_JSON", help="only print the tables of results files"
     )
     args = parser.parse_args()
     if args.report:
-        report(args.report, args.seeds if "--seeds" in sys.argv else None)
+        report(
+            args.report,
+            args.seeds if "--seeds" in sys.argv else None,
+            plot=args.plot,
+            data_root=args.data_root,
+        )
         return
     if not args.data_root:
         parser.error("--data_root is required to train")
     if args.joint and args.domains:
         parser.error("--joint trains one model on every domain: drop --domains")
+    if args.protocol == "cv" and args.dataset != "tvsum":
+        parser.error(
+            "--protocol cv is TVSum's (five videos per category); YouTube Highlights uses --train_folds"
+        )
+    if args.protocol == "cv" and args.train_folds > 4:
+        parser.error("--protocol cv: --train_folds is the inner folds of four train videos, at most 4")
     run_sweep(args)
     report([args.results])
 

@@ -143,8 +143,18 @@ def domain_means(domains: list[str], values: list[float]) -> dict:
     }
 
 
+def per_video_scores(predictions: PathOrRows, values: list[float]) -> dict[str, float]:
+    """``{qid: percent}`` of per-video values given in prediction order (as `per_video_inputs` returns them)."""
+    rows = as_records(predictions, "predictions").rows
+    return {str(row["qid"]): float(f"{100 * value:.4f}") for row, value in zip(rows, values)}
+
+
 def evaluate_tvsum(
-    predictions: PathOrRows, references: PathOrRows, top_k: int = TVSUM_TOP_K, max_length_difference: int = 1
+    predictions: PathOrRows,
+    references: PathOrRows,
+    top_k: int = TVSUM_TOP_K,
+    max_length_difference: int = 1,
+    per_video: bool = False,
 ) -> dict:
     """TVSum top-5 mAP, per category and the mean over categories, in percent (2 decimals).
 
@@ -154,18 +164,20 @@ def evaluate_tvsum(
             annotators' scores), as in ``tvsum_val_release.jsonl``.
 
     Returns:
-        ``{"top5_mAP": float, "per_domain": {category: float}}``.
+        ``{"top5_mAP": float, "per_domain": {category: float}}``; with ``per_video``, also
+        ``"per_video": {qid: float}`` (each video's top-5 AP, the numbers a paired test compares).
     """
     videos = per_video_inputs(predictions, references, max_length_difference)
     if any(labels.ndim != 2 for _, _, labels in videos):
         raise MetricInputError("TVSum 'label' must hold one list of annotator scores per clip")
     values = [tvsum_video_ap(scores, labels, top_k) for _, scores, labels in videos]
     result = domain_means([domain for domain, _, _ in videos], values)
-    return {f"top{top_k}_mAP": result["mean"], "per_domain": result["per_domain"]}
+    scores = {f"top{top_k}_mAP": result["mean"], "per_domain": result["per_domain"]}
+    return {**scores, "per_video": per_video_scores(predictions, values)} if per_video else scores
 
 
 def evaluate_youtube_highlights(
-    predictions: PathOrRows, references: PathOrRows, max_length_difference: int = 1
+    predictions: PathOrRows, references: PathOrRows, max_length_difference: int = 1, per_video: bool = False
 ) -> dict:
     """YouTube Highlights mAP, per domain and the mean over domains, in percent (2 decimals).
 
@@ -175,9 +187,10 @@ def evaluate_youtube_highlights(
             or a one-number list; > 0 is a highlight), as in ``youtube_highlight_val_release.jsonl``.
 
     Returns:
-        ``{"mAP": float, "per_domain": {domain: float}}``.
+        ``{"mAP": float, "per_domain": {domain: float}}``; with ``per_video``, also ``"per_video"``.
     """
     videos = per_video_inputs(predictions, references, max_length_difference)
     values = [youtube_video_ap(scores, labels) for _, scores, labels in videos]
     result = domain_means([domain for domain, _, _ in videos], values)
-    return {"mAP": result["mean"], "per_domain": result["per_domain"]}
+    scores = {"mAP": result["mean"], "per_domain": result["per_domain"]}
+    return {**scores, "per_video": per_video_scores(predictions, values)} if per_video else scores

@@ -11,7 +11,9 @@ at matters as much as the model. Three protocols read a run's eval curve (``[(st
   never looks at the val videos either.
 
 `fold_data_arguments` gives the `RDMFTrainingArguments` data fields of a fold: every ``folds``-th train
-video of each category, from the ``fold``-th, held out and used as the eval set.
+video of each category, from the ``fold``-th, held out and used as the eval set. `cv_data_arguments`
+gives TVSum's cross-validation: per category five folds, each of its five videos the test video once
+(trained on the other four), and inner folds of those four that choose the epoch without the test video.
 """
 
 from __future__ import annotations
@@ -84,6 +86,58 @@ def fold_data_arguments(
     return {"data_root": str(root), "splits_file": str(splits_file)}
 
 
+CV_FOLDS = 5  # TVSum: five videos per category, each the test video once
+
+
+def tvsum_rows_by_category(root: Path, domains: Sequence[str]) -> dict[str, list[str]]:
+    """Every TVSum video's annotation line (train and val releases together), per category, sorted by id."""
+    lines = []
+    for name in ("tvsum_train_release.jsonl", "tvsum_val_release.jsonl"):
+        lines += [line for line in (root / name).read_text().splitlines() if line.strip()]
+    by_domain = {domain: [] for domain in domains}
+    for line in lines:
+        row = json.loads(line)
+        if row.get("domain") in by_domain:
+            by_domain[row["domain"]].append((row["vid"], line))
+    return {domain: [line for _, line in sorted(rows)] for domain, rows in by_domain.items()}
+
+
+def cv_data_arguments(
+    data_root: str | Path,
+    domains: Sequence[str] | None,
+    cv_fold: int,
+    work: Path,
+    inner_fold: int | None = None,
+    inner_folds: int = 4,
+) -> dict:
+    """The `RDMFTrainingArguments` data fields of TVSum cross-validation fold ``cv_fold`` (files under ``work``).
+
+    Per category (every category when ``domains`` is None), its five videos sorted by id: the
+    ``cv_fold``-th is the test video, the run trains on the other four. With ``inner_fold``, the run
+    instead trains on three of those four and evaluates on the fourth (every ``inner_folds``-th from the
+    ``inner_fold``-th, as `fold_split`): the inner folds that choose the epoch without the test video.
+    """
+    root = Path(data_root)
+    by_domain = tvsum_rows_by_category(root, list(domains or dataset_spec("tvsum").domains))
+    train, evaluate = [], []
+    for domain, rows in by_domain.items():
+        if len(rows) != CV_FOLDS:
+            raise ValueError(
+                f"TVSum category {domain}: {len(rows)} videos, cross-validation expects {CV_FOLDS}"
+            )
+        test = rows[cv_fold]
+        rest = [row for row in rows if row is not test]
+        if inner_fold is None:
+            train, evaluate = train + rest, evaluate + [test]
+        else:
+            kept, held_out = fold_split(rest, inner_fold, inner_folds)
+            train, evaluate = train + kept, evaluate + held_out
+    train_file, eval_file = work / "cv_train.jsonl", work / "cv_eval.jsonl"
+    train_file.write_text("\n".join(train) + "\n")
+    eval_file.write_text("\n".join(evaluate) + "\n")
+    return {"data_root": str(root), "train_annotations": str(train_file), "eval_annotations": str(eval_file)}
+
+
 def best_on_curve(curve: Curve) -> tuple[int, float]:
     """``(step, score)`` of the best point of an eval curve, the earliest on ties."""
     return max(curve, key=lambda point: (point[1], -point[0]))
@@ -104,7 +158,9 @@ def fold_selected(curve: Curve, fold_curves: Sequence[Curve]) -> float:
 
 
 __all__ = [
+    "CV_FOLDS",
     "best_on_curve",
+    "cv_data_arguments",
     "fold_data_arguments",
     "fold_selected",
     "fold_split",

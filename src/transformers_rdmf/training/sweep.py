@@ -11,7 +11,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,13 @@ from pathlib import Path
 from ..dataset_specs import dataset_spec
 from . import selection
 from .arguments import parse_overrides
-from .selection import best_on_curve, fold_data_arguments, official_data_arguments
+from .selection import (
+    CV_FOLDS,
+    best_on_curve,
+    cv_data_arguments,
+    fold_data_arguments,
+    official_data_arguments,
+)
 
 VARIANTS = {
     "full": {},
@@ -75,18 +80,54 @@ def run_one(job: dict) -> list[dict]:
         train(args)
         seconds = time.perf_counter() - start
         log = read_csv_log(output_dir)
+        per_video = last_per_video_scores(job, data, Path(output_dir))
     headline = f"eval/{headline_of(job['dataset'])}"
     if job["domain"] is not None:
-        return [scored_run(job, [(step, v) for step, name, v in log if name == headline], seconds)]
+        run = scored_run(job, [(step, v) for step, name, v in log if name == headline], seconds)
+        return [{**run, **({"per_video": per_video[job["domain"]]} if job["domain"] in per_video else {})}]
     # a joint model: one result per domain, read on that domain's curve
     return [
-        scored_run(
-            {**job, "domain": domain},
-            [(step, v) for step, name, v in log if name == f"{headline}/{domain}"],
-            seconds,
-        )
+        {
+            **scored_run(
+                {**job, "domain": domain},
+                [(step, v) for step, name, v in log if name == f"{headline}/{domain}"],
+                seconds,
+            ),
+            **({"per_video": per_video[domain]} if domain in per_video else {}),
+        }
         for domain in domains_of(job["dataset"])
     ]
+
+
+def last_per_video_scores(job: dict, data: dict, output_dir: Path) -> dict[str, dict[str, float]]:
+    """``{domain: {qid: score}}`` of the run's last evaluation (each eval video's own top-5 AP or AP), the
+    numbers paired tests compare; empty when the run wrote no predictions."""
+    from ..metrics.highlight_detection import evaluate_tvsum, evaluate_youtube_highlights
+
+    predictions = sorted((output_dir / "eval").glob("epoch_*_preds.jsonl"))
+    if not predictions:
+        return {}
+    root = Path(job["data_root"])
+    if job["dataset"] == "tvsum":
+        references = [
+            json.loads(line)
+            for line in Path(data["eval_annotations"]).read_text().splitlines()
+            if line.strip()
+        ]
+        scores = evaluate_tvsum(predictions[-1], references, per_video=True)["per_video"]
+    else:
+        references = [
+            json.loads(line)
+            for name in ("youtube_highlight_train_release.jsonl", "youtube_highlight_val_release.jsonl")
+            for line in (root / name).read_text().splitlines()
+            if line.strip()
+        ]
+        scores = evaluate_youtube_highlights(predictions[-1], references, per_video=True)["per_video"]
+    domain_of = {str(row["qid"]): row["domain"] for row in references}
+    by_domain: dict[str, dict[str, float]] = {}
+    for qid, score in scores.items():
+        by_domain.setdefault(domain_of[qid], {})[qid] = score
+    return by_domain
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
@@ -105,15 +146,22 @@ def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dic
 
 
 def data_arguments(job: dict, work: Path) -> dict:
-    """``RDMFTrainingArguments`` data fields: the official split, or a fold of the domain's train videos."""
+    """``RDMFTrainingArguments`` data fields: the official split, a fold of the domain's train videos, or a
+    TVSum cross-validation fold (``job["cv_fold"]``; with ``job["fold"]``, one of its inner folds)."""
+    domains = None if job["domain"] is None else [job["domain"]]
+    if job.get("cv_fold") is not None:
+        return cv_data_arguments(
+            job["data_root"], domains, job["cv_fold"], work, job.get("fold"), job["folds"]
+        )
     if job.get("fold") is None:
         return official_data_arguments(job["dataset"], job["data_root"])
-    domains = None if job["domain"] is None else [job["domain"]]
     return fold_data_arguments(job["dataset"], job["data_root"], domains, job["fold"], job["folds"], work)
 
 
 def job_key(job: dict) -> str:
     key = f"{label_of(job)}/{job['domain']}/{job['seed']}"
+    if job.get("cv_fold") is not None:
+        key = f"{key}/cv{job['cv_fold']}"
     return key if job.get("fold") is None else f"{key}/fold{job['fold']}"
 
 
@@ -146,9 +194,11 @@ def run_sweep(args: argparse.Namespace) -> None:
             "folds": args.train_folds,
             "tag": args.tag,
             "joint": args.joint,
+            "cv_fold": cv_fold,
         }
         for variant in args.variants
         for seed in args.seeds
+        for cv_fold in (range(CV_FOLDS) if getattr(args, "protocol", "official") == "cv" else [None])
         for domain in ([None] if args.joint else args.domains or domains_of(args.dataset))
         for fold in [None, *range(args.train_folds)]
     ]
@@ -166,14 +216,6 @@ def run_sweep(args: argparse.Namespace) -> None:
             results_path.write_text(json.dumps(results, indent=1))
 
 
-def mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 def fold_selected(run: dict, folds: list[dict]) -> float:
     """The run's val score at the epoch count that scores best on held-out train videos."""
     return selection.fold_selected(run["curve"], [fold["curve"] for fold in folds])
@@ -189,13 +231,15 @@ def folds_of(run: dict, results: list[dict]) -> list[dict]:
         r
         for r in results
         if r.get("fold") is not None
-        and (label_of(r), r["seed"]) == (label_of(run), run["seed"])
+        and (label_of(r), r["seed"], r.get("cv_fold")) == (label_of(run), run["seed"], run.get("cv_fold"))
         and (run.get("joint") or r["domain"] == run["domain"])
     ]
 
 
 def label_of(run: dict) -> str:
     names = [name for name in ("joint" if run.get("joint") else "", run.get("tag", "")) if name]
+    if run.get("cv_fold") is not None or run.get("cv_folds"):
+        names.insert(0, "CV")
     return run["variant"] + (f" ({', '.join(names)})" if names else "")
 
 
@@ -209,51 +253,13 @@ def with_fold_selection(results: list[dict]) -> list[dict]:
     return runs
 
 
-def report(results_paths: list[str], seeds: list[int] | None = None) -> None:
-    """Markdown tables: per domain and the mean over domains, one table per protocol.
+def report(
+    results_paths: list[str],
+    seeds: list[int] | None = None,
+    plot: str | None = None,
+    data_root: str | None = None,
+) -> None:
+    """Print `report.highlight_report` of results files (tables per protocol, selection baseline, paired tests)."""
+    from .report import highlight_report
 
-    Protocols: best val epoch; fixed schedule; and, where train-fold runs exist (``--train_folds``),
-    the epoch count chosen on held-out train videos. Several results files are merged (e.g. the full
-    model's runs beside the ablations'); ``seeds`` keeps only those seeds' runs.
-    """
-    merged = {}
-    for path in results_paths:
-        merged.update(json.loads(Path(path).read_text()))
-    results = with_fold_selection([r for r in merged.values() if seeds is None or r["seed"] in seeds])
-    dataset = results[0]["dataset"]
-    domains = [d for d in domains_of(dataset) if any(r["domain"] == d for r in results)]
-    labels = list(
-        dict.fromkeys(label_of(r) for r in sorted(results, key=lambda r: list(VARIANTS).index(r["variant"])))
-    )
-    protocols = [
-        ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report)"),
-        ("final", "fixed schedule (never looks at val)"),
-        ("fold", "epochs chosen on held-out train videos (never looks at val)"),
-    ]
-    for protocol, title in protocols:
-        if not any(protocol in r for r in results):
-            continue
-        print(f"\n{headline_of(dataset)}, {title}; mean ± std over seeds\n")
-        print("| variant | " + " | ".join(domains) + " | mean | seeds | s/run |")
-        print("|---" * (len(domains) + 4) + "|")
-        for label in labels:
-            runs = [r for r in results if label_of(r) == label and protocol in r]
-            if not runs:
-                continue
-            seeds_run = sorted({r["seed"] for r in runs})
-            cells = [mean_std([r[protocol] for r in runs if r["domain"] == d]) for d in domains]
-            per_seed_means = [
-                statistics.mean(r[protocol] for r in runs if r["seed"] == s)
-                for s in seeds_run
-                if len([r for r in runs if r["seed"] == s]) == len(domains)
-            ]
-            seconds = statistics.mean(r["seconds"] for r in runs)
-            mean = mean_std(per_seed_means) if per_seed_means else "-"
-            print(f"| {label} | " + " | ".join(cells) + f" | {mean} | {len(seeds_run)} | {seconds:.0f} |")
-        published = dataset_spec(dataset).published
-        umt = [published[d] for d in domains]
-        print(
-            "| UMT (published) | "
-            + " | ".join(f"{v:.2f}" for v in umt)
-            + f" | {statistics.mean(umt):.2f} | | |"
-        )
+    print(highlight_report(results_paths, seeds, plot=plot, data_root=data_root))

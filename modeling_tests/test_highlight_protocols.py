@@ -1,0 +1,233 @@
+"""TVSum cross-validation, the selection baseline, paired tests and the report built on them."""
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
+from transformers_rdmf.training.report import (
+    expected_best_of_random,
+    gathered_cv,
+    highlight_report,
+    paired_test,
+)
+from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
+from transformers_rdmf.training.sweep import data_arguments, job_key, last_per_video_scores, run_sweep
+
+DOMAINS = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
+
+
+def vids(path) -> list[tuple[str, str]]:
+    return [
+        (row["domain"], row["vid"]) for row in map(json.loads, Path(path).read_text().splitlines()) if row
+    ]
+
+
+def test_every_tvsum_video_is_the_test_video_exactly_once(shared_data, tmp_path):
+    root = shared_data / "tvsum"
+    tested = []
+    for fold in range(CV_FOLDS):
+        data = (
+            cv_data_arguments(root, None, fold, tmp_path / f"f{fold}", inner_fold=None)
+            if (tmp_path / f"f{fold}").mkdir() is None
+            else None
+        )
+        train, test = vids(data["train_annotations"]), vids(data["eval_annotations"])
+        assert sorted(d for d, _ in test) == DOMAINS  # one test video per category
+        assert len(train) == 40 and not set(train) & set(test)
+        tested += test
+        for inner in range(4):
+            (tmp_path / f"f{fold}i{inner}").mkdir()
+            inner_data = cv_data_arguments(root, None, fold, tmp_path / f"f{fold}i{inner}", inner, 4)
+            inner_train, held_out = (
+                vids(inner_data["train_annotations"]),
+                vids(inner_data["eval_annotations"]),
+            )
+            assert len(inner_train) == 30 and len(held_out) == 10
+            assert not (set(inner_train) | set(held_out)) & set(test)  # the test video never seen
+            assert set(inner_train) | set(held_out) == set(train)
+    assert len(tested) == len(set(tested)) == 50  # all 50 videos, each once
+
+
+def test_a_per_category_cv_job_reads_only_its_category(shared_data, tmp_path):
+    job = {
+        "dataset": "tvsum",
+        "data_root": str(shared_data / "tvsum"),
+        "domain": "GA",
+        "cv_fold": 2,
+        "fold": None,
+        "folds": 0,
+    }
+    data = data_arguments(job, tmp_path)
+    assert {d for d, _ in vids(data["train_annotations"])} == {"GA"} and len(
+        vids(data["eval_annotations"])
+    ) == 1
+    assert (
+        job_key({**job, "variant": "full", "seed": 1, "tag": ""}) == "CV full/GA/1/cv2"
+        or job_key({**job, "variant": "full", "seed": 1, "tag": ""}) == "full (CV)/GA/1/cv2"
+    )
+
+
+def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path):
+    import argparse
+
+    from transformers_rdmf.training import sweep
+
+    planned = []
+
+    class Pool:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def imap_unordered(self, fn, jobs):
+            planned.extend(jobs)
+            return iter(())
+
+    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: argparse.Namespace(Pool=Pool))
+    args = argparse.Namespace(
+        results=str(tmp_path / "r.json"), set=[], train=[], dataset="tvsum", data_root="x", variants=["full", "cross_attention"],
+        seeds=[0, 1], epochs=5, eval_every=1, learning_rate=1e-3, batch_size=4, jobs=1, threads=1, train_folds=4,
+        tag="", joint=True, domains=None, protocol="cv",
+    )  # fmt: skip
+    run_sweep(args)
+    assert len(planned) == 2 * 2 * CV_FOLDS * (1 + 4)
+    assert sorted({job["cv_fold"] for job in planned}) == list(range(CV_FOLDS))
+    assert len({job_key(job) for job in planned}) == len(planned)
+
+
+def exact_ap_distribution(labels: np.ndarray) -> list[float]:
+    """The top-5 AP of every ranking of a short video (all permutations equally likely)."""
+    clips = len(labels)
+    values = []
+    for order in itertools.permutations(range(clips)):
+        scores = np.empty(clips)
+        scores[list(order)] = np.arange(clips, 0, -1)  # clip order[0] ranked first
+        values.append(tvsum_video_ap(scores, labels))
+    return values
+
+
+def test_the_selection_baseline_simulation_matches_the_exact_expected_maximum():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(1, 6, size=(7, 4)).astype(float)  # 7 clips, 4 annotators
+    values = np.sort(exact_ap_distribution(labels))
+    for evaluations in (1, 5, 20):
+        # E[max of N iid draws] = sum over distinct v of v * (F(v)^N - F(v-)^N)
+        distinct, counts = np.unique(values, return_counts=True)
+        cdf = np.cumsum(counts) / len(values)
+        previous = np.concatenate([[0.0], cdf[:-1]])
+        exact = 100 * float(np.sum(distinct * (cdf**evaluations - previous**evaluations)))
+        group = [[(lambda s: tvsum_video_ap(s, labels), 7)]]
+        simulated = expected_best_of_random(group, evaluations, repeats=3000, seed=0)
+        assert simulated == pytest.approx(exact, abs=1.0), evaluations  # 3000 maxima: standard error < 0.4
+    assert expected_best_of_random(group, 20, repeats=50, seed=1) == expected_best_of_random(
+        group, 20, repeats=50, seed=1
+    )
+
+
+def test_paired_tests_match_their_definitions():
+    rng = np.random.default_rng(0)
+    a = {(s, f"v{i}"): float(v) for s in range(2) for i, v in enumerate(rng.normal(70, 5, 4))}
+    b = {k: v - 1.5 + float(rng.normal(0, 1)) for k, v in a.items()}
+    b[(9, "extra")] = 1.0  # unpaired: left out
+    test = paired_test(a, b)
+    keys = sorted(a)
+    d = np.array([a[k] - b[k] for k in keys])
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    from scipy.stats import t as student
+
+    assert test["pairs"] == 8 and test["seeds"] == 2
+    assert test["difference"] == pytest.approx(d.mean())
+    assert test["t_p"] == pytest.approx(2 * student.sf(abs(t), len(d) - 1), rel=1e-9)
+    # Wilcoxon, exact: the share of the 2^8 sign flips whose signed-rank sum is at least as extreme
+    ranks = np.argsort(np.argsort(np.abs(d))) + 1
+    observed = min(ranks[d > 0].sum(), ranks[d < 0].sum())
+    flips = [sum(r for r, sign in zip(ranks, signs) if sign) for signs in itertools.product([0, 1], repeat=8)]
+    extreme = sum(1 for w in flips if min(w, ranks.sum() - w) <= observed) / len(flips)
+    assert test["wilcoxon_p"] == pytest.approx(extreme, rel=1e-9)
+
+
+def cv_result(variant, seed, domain, fold, score, per_video_shift=0.0):
+    return {
+        "dataset": "tvsum", "data_root": "/nowhere", "variant": variant, "domain": domain, "seed": seed,
+        "fold": None, "folds": 0, "tag": "", "joint": True, "cv_fold": fold, "seconds": 10.0,
+        "curve": [[1, score - 5], [2, score]], "best": score, "best_step": 2, "final": score,
+        "per_video": {f"{domain}{fold}": score + per_video_shift},
+    }  # fmt: skip
+
+
+def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp_path):
+    results = {}
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        for domain in DOMAINS:
+            for fold in range(CV_FOLDS):
+                score = 60 + 10 * rng.random()
+                for variant, shift in (("full", 0.0), ("cross_attention", -3.0 + rng.normal(0, 0.5))):
+                    run = cv_result(variant, seed, domain, fold, score + shift)
+                    results[job_key(run)] = run
+    del results[job_key(cv_result("full", 2, "VU", 4, 0))]  # an incomplete group: left out
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    from transformers_rdmf.training.sweep import with_fold_selection
+
+    runs = gathered_cv(with_fold_selection(list(results.values())))
+    ga = [r for r in runs if r["variant"] == "full" and r["seed"] == 0 and r["domain"] == "GA"][0]
+    folds = [results[job_key(cv_result("full", 0, "GA", f, 0))]["final"] for f in range(CV_FOLDS)]
+    assert ga["final"] == pytest.approx(np.mean(folds)) and len(ga["per_video"]) == CV_FOLDS
+    assert not [r for r in runs if r["variant"] == "full" and r["seed"] == 2 and r["domain"] == "VU"]
+    text = highlight_report([path])
+    line = [row for row in text.splitlines() if row.startswith("| cross_attention (CV, joint)")][-1]
+    cells = [cell.strip() for cell in line.split("|")]
+    assert cells[2] == "145 (3 seeds)"  # 3 x 50 pairs, less the incomplete group's 5 videos
+    assert float(cells[5]) == pytest.approx(3.0, abs=0.2) and "full (CV, joint) better" in cells[8]
+
+
+def test_the_last_evaluation_gives_each_videos_own_score(shared_data, tmp_path):
+    root = shared_data / "tvsum"
+    rows = [json.loads(line) for line in (root / "tvsum_val_release.jsonl").read_text().splitlines()[:2]]
+    (tmp_path / "eval").mkdir()
+    rng = np.random.default_rng(0)
+    predictions = [
+        {"qid": row["qid"], "pred_saliency_scores": rng.random(len(row["label"])).tolist()} for row in rows
+    ]
+    (tmp_path / "eval" / "epoch_002_preds.jsonl").write_text("\n".join(json.dumps(p) for p in predictions))
+    (tmp_path / "eval" / "epoch_001_preds.jsonl").write_text("")  # an earlier evaluation: not read
+    annotations = tmp_path / "eval.jsonl"
+    annotations.write_text("\n".join(json.dumps(row) for row in rows))
+    scores = last_per_video_scores(
+        {"dataset": "tvsum", "data_root": str(root)}, {"eval_annotations": str(annotations)}, tmp_path
+    )
+    for row, prediction in zip(rows, predictions):
+        expected = 100 * tvsum_video_ap(np.array(prediction["pred_saliency_scores"]), np.array(row["label"]))
+        assert scores[row["domain"]][row["qid"]] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_report_prints_the_selection_baseline_and_a_plot(shared_data, tmp_path):
+    results = {}
+    for seed in range(2):
+        for domain in DOMAINS:
+            run = cv_result("full", seed, domain, 0, 70.0) | {
+                "cv_fold": None,
+                "data_root": str(shared_data / "tvsum"),
+                "joint": False,
+            }
+            run["curve"] = [[step, 60.0 + step % 7] for step in range(1, 11)]
+            results[job_key(run)] = run
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    text = highlight_report([path], plot=tmp_path / "spread.png", baseline_repeats=40)
+    line = [row for row in text.splitlines() if row.startswith("| random rankings, best of 10")]
+    assert len(line) == 1
+    mean = float(line[0].split("|")[-4])
+    assert 55 < mean < 80  # random top-5 AP is about 44-50; the best of 10 draws lies well above it
+    assert (tmp_path / "spread.png").stat().st_size > 5000

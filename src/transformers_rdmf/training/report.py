@@ -1,0 +1,357 @@
+"""The highlight-detection report: tables of a sweep's results files, the selection baseline beside every
+best-val figure, paired significance tests between variants, and a plot of the per-category spread.
+
+`highlight_report` is the library function (``scripts/run_highlight_results.py --report`` prints it). What
+it reads are the results files `sweep.run_sweep` writes: one entry per run, with its eval curve, its
+``best`` / ``final`` (and, with train folds, ``fold``) scores and, for runs that wrote predictions, each
+eval video's own score (``per_video``).
+
+- **TVSum cross-validation** runs (``cv_fold`` 0-4) are first gathered per (variant, seed, category): the
+  category's score is the mean over its five test videos, so every TVSum video is scored once.
+- **Selection baseline**: a best-val number is a maximum over evaluations. Beside it the report prints the
+  expected best of as many *random* rankings of the same val videos (simulated, seeded): how much a
+  maximum over that many draws reaches with no model at all.
+- **Paired tests** compare two variants on the same (seed, video) pairs: the paired t-test and the
+  Wilcoxon signed-rank test (scipy), two-sided.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from ..dataset_specs import dataset_spec
+from .selection import CV_FOLDS
+
+PROTOCOLS = (
+    ("final", "fixed schedule (never looks at the test or val videos)"),
+    ("fold", "epoch chosen on held-out train videos (never looks at the test or val videos)"),
+    ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report: the val video chooses the epoch)"),
+)
+# The paper's ablations, each against the full model.
+ABLATIONS = ("cross_attention", "no_temporal_diffusion", "K0", "K5", "K15", "K20")
+
+
+def load_results(paths: Sequence[str | Path], seeds: Sequence[int] | None = None) -> list[dict]:
+    """The runs of several results files, merged (a later file's run replaces an earlier one of its key)."""
+    merged: dict[str, dict] = {}
+    for path in paths:
+        merged.update(json.loads(Path(path).read_text()))
+    return [run for run in merged.values() if seeds is None or run["seed"] in seeds]
+
+
+def gathered_cv(runs: list[dict]) -> list[dict]:
+    """TVSum cross-validation runs gathered per (label, seed, domain): the mean of each protocol over the
+    five test videos, their ``per_video`` scores joined and the curves kept (``curves``). Groups missing a
+    fold are left out; other runs pass through unchanged."""
+    from .sweep import label_of
+
+    plain = [run for run in runs if run.get("cv_fold") is None]
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        if run.get("cv_fold") is not None:
+            groups.setdefault((label_of(run), run["seed"], run["domain"]), []).append(run)
+    for folds in groups.values():
+        if len({run["cv_fold"] for run in folds}) != CV_FOLDS:
+            continue
+        folds = sorted(folds, key=lambda run: run["cv_fold"])
+        merged = {k: v for k, v in folds[0].items() if k not in ("cv_fold", "curve", "per_video")}
+        merged["cv_folds"] = CV_FOLDS
+        merged["curves"] = [run["curve"] for run in folds]
+        for protocol, _ in PROTOCOLS:
+            if all(protocol in run for run in folds):
+                merged[protocol] = statistics.mean(run[protocol] for run in folds)
+        if all("per_video" in run for run in folds):
+            merged["per_video"] = {qid: v for run in folds for qid, v in run["per_video"].items()}
+        merged["seconds"] = statistics.mean(run["seconds"] for run in folds)
+        plain.append(merged)
+    return plain
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def protocol_table(runs: list[dict], protocol: str, domains: list[str], labels: list[str]) -> list[str]:
+    """Markdown rows: per label, mean ± std over seeds per domain, and of the per-seed mean over domains."""
+    from .sweep import label_of
+
+    lines = [
+        "| variant | " + " | ".join(domains) + " | mean | seeds | s/run |",
+        "|---" * (len(domains) + 4) + "|",
+    ]
+    for label in labels:
+        chosen = [r for r in runs if label_of(r) == label and protocol in r]
+        if not chosen:
+            continue
+        seeds = sorted({r["seed"] for r in chosen})
+        cells = [mean_std([r[protocol] for r in chosen if r["domain"] == d]) for d in domains]
+        per_seed = [
+            statistics.mean(r[protocol] for r in chosen if r["seed"] == s)
+            for s in seeds
+            if len([r for r in chosen if r["seed"] == s]) == len(domains)
+        ]
+        seconds = statistics.mean(r["seconds"] for r in chosen)
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {mean_std(per_seed)} | {len(seeds)} | {seconds:.0f} |"
+        )
+    return lines
+
+
+def evaluations_of(run: dict) -> int:
+    """How many evaluations a best-val number was chosen from (per test video, for a CV group)."""
+    curves = run.get("curves") or [run["curve"]]
+    return len(curves[0])
+
+
+def selection_baseline_row(
+    runs: list[dict], domains: list[str], repeats: int, seed: int, data_root: str | Path | None = None
+) -> str | None:
+    """The markdown row of the expected best of N random rankings of the same val (or test) videos, N the
+    runs' evaluations; None when the data folder (``data_root``, else the runs') is not there."""
+    if not runs:
+        return None
+    run = runs[0]
+    root = Path(data_root or run.get("data_root") or "")
+    if not (root / "splits.json").is_file() and not (root / "tvsum_val_release.jsonl").is_file():
+        return None
+    evaluations = evaluations_of(run)
+    cv = bool(run.get("cv_folds"))
+    values = {
+        domain: expected_best_of_random(
+            selection_groups(run["dataset"], root, domain, cv), evaluations, repeats, seed
+        )
+        for domain in domains
+    }
+    mean = statistics.mean(values.values())
+    label = f"random rankings, best of {evaluations} (selection alone)"
+    return f"| {label} | " + " | ".join(f"{values[d]:.2f}" for d in domains) + f" | {mean:.2f} | | |"
+
+
+def selection_groups(dataset: str, root: Path, domain: str, cv: bool) -> list[list]:
+    """The sets of val videos one epoch choice is made on, for ``domain``: per video ``(ap_of_scores, clips)``.
+
+    TVSum official split: the category's val video. TVSum CV: each of its five videos (a test video picks
+    its own run's epoch). YouTube Highlights: the domain's val videos together (one epoch for all).
+    """
+    from ..data import load_annotations, load_youtube_highlights
+
+    if dataset == "tvsum":
+        names = (
+            ["tvsum_train_release.jsonl", "tvsum_val_release.jsonl"] if cv else ["tvsum_val_release.jsonl"]
+        )
+        rows = [row for name in names for row in load_annotations(root / name, "tvsum", domain=domain)]
+        return [
+            [(partial(_tvsum_ap, np.asarray(row["saliency_scores"])), len(row["saliency_scores"]))]
+            for row in rows
+        ]
+    rows = load_youtube_highlights(root, "val", domain)
+    return [
+        [
+            (partial(_youtube_ap, np.asarray(row["saliency_target"])), len(row["saliency_target"]))
+            for row in rows
+        ]
+    ]
+
+
+def _tvsum_ap(labels: np.ndarray, scores: np.ndarray) -> float:
+    from ..metrics.highlight_detection import tvsum_video_ap
+
+    return tvsum_video_ap(scores, labels)
+
+
+def _youtube_ap(labels: np.ndarray, scores: np.ndarray) -> float:
+    from ..metrics.highlight_detection import youtube_video_ap
+
+    return youtube_video_ap(scores, labels)
+
+
+def expected_best_of_random(groups: list[list], evaluations: int, repeats: int = 200, seed: int = 0) -> float:
+    """The mean over ``groups`` of E[max over ``evaluations`` random rankings of the group's mean AP], in
+    percent, by simulation (``repeats`` maxima, a seeded generator; uniform scores give uniform rankings)."""
+    rng = np.random.default_rng(seed)
+    per_group = []
+    for group in groups:
+        maxima = []
+        for _ in range(repeats):
+            draws = [
+                statistics.mean(ap(rng.random(clips)) for ap, clips in group) for _ in range(evaluations)
+            ]
+            maxima.append(max(draws))
+        per_group.append(100 * statistics.mean(maxima))
+    return statistics.mean(per_group)
+
+
+def paired_scores(runs: list[dict], label: str, protocol_key: str = "per_video") -> dict[tuple, float]:
+    """``{(seed, qid): score}`` of one variant's runs (each eval video's last-evaluation score)."""
+    from .sweep import label_of
+
+    return {
+        (run["seed"], qid): value
+        for run in runs
+        if label_of(run) == label
+        for qid, value in run.get(protocol_key, {}).items()
+    }
+
+
+def paired_test(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
+    """Paired t-test and Wilcoxon signed-rank test (two-sided) on the keys both hold; None under 2 pairs."""
+    from scipy import stats
+
+    keys = sorted(set(a) & set(b))
+    if len(keys) < 2:
+        return None
+    x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+    difference = x - y
+    t = stats.ttest_rel(x, y) if difference.any() else None
+    w = stats.wilcoxon(x, y) if np.count_nonzero(difference) else None
+    return {
+        "pairs": len(keys),
+        "seeds": len({k[0] for k in keys}),
+        "mean_a": float(x.mean()),
+        "mean_b": float(y.mean()),
+        "difference": float(difference.mean()),
+        "t_p": 1.0 if t is None else float(t.pvalue),
+        "wilcoxon_p": 1.0 if w is None else float(w.pvalue),
+    }
+
+
+def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> list[str]:
+    """A markdown table: each label against ``reference`` on the same (seed, video) pairs."""
+    base = paired_scores(runs, reference)
+    lines = [
+        f"| {reference} vs | pairs (seeds x videos) | {reference} | other | difference | t-test p | Wilcoxon p | at p < 0.05 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label in labels:
+        if label == reference:
+            continue
+        test = paired_test(base, paired_scores(runs, label))
+        if test is None:
+            continue
+        both = max(test["t_p"], test["wilcoxon_p"]) < 0.05
+        verdict = ("better" if test["difference"] > 0 else "worse") if both else "no difference shown"
+        lines.append(
+            f"| {label} | {test['pairs']} ({test['seeds']} seeds) | {test['mean_a']:.2f} | {test['mean_b']:.2f} | "
+            f"{test['difference']:+.2f} | {test['t_p']:.3g} | {test['wilcoxon_p']:.3g} | {reference} {verdict} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
+def plot_spread(
+    runs: list[dict], protocol: str, domains: list[str], labels: list[str], path: str | Path
+) -> None:
+    """A PNG: per category, each variant's per-seed scores (dots) and their mean (a bar)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .sweep import label_of
+
+    figure, axis = plt.subplots(figsize=(1.1 * len(domains) + 2, 3.6))
+    width = 0.8 / max(1, len(labels))
+    for index, label in enumerate(labels):
+        for position, domain in enumerate(domains):
+            values = [
+                r[protocol] for r in runs if label_of(r) == label and r["domain"] == domain and protocol in r
+            ]
+            if not values:
+                continue
+            x = position + (index - (len(labels) - 1) / 2) * width
+            axis.bar(
+                x,
+                statistics.mean(values),
+                width * 0.9,
+                color=f"C{index}",
+                alpha=0.35,
+                label=label if position == 0 else None,
+            )
+            axis.scatter([x] * len(values), values, s=10, color=f"C{index}")
+    axis.set_xticks(range(len(domains)), domains)
+    axis.set_ylabel("score (per seed)")
+    axis.set_title(f"per-category spread over seeds, {protocol}")
+    axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def highlight_report(
+    results_paths: Sequence[str | Path],
+    seeds: Sequence[int] | None = None,
+    plot: str | Path | None = None,
+    baseline_repeats: int = 200,
+    baseline_seed: int = 0,
+    data_root: str | Path | None = None,
+) -> str:
+    """The markdown report of results files: one table per protocol (the selection baseline under the
+    best-val one), paired tests of the ablations against the full model, and optionally the spread plot."""
+    from .sweep import VARIANTS, label_of, with_fold_selection
+
+    runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds)))
+    dataset = runs[0]["dataset"]
+    domains = [d for d in dataset_spec(dataset).domains if any(r["domain"] == d for r in runs)]
+    order = sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), label_of(r)))
+    labels = list(dict.fromkeys(label_of(r) for r in order))
+    headline = dataset_spec(dataset).headline_metric
+    published = dataset_spec(dataset).published
+    out: list[str] = []
+    for protocol, title in PROTOCOLS:
+        if not any(protocol in r for r in runs):
+            continue
+        out += ["", f"**{headline}, {title}; mean ± std over seeds**", ""]
+        out += protocol_table(runs, protocol, domains, labels)
+        if protocol == "best":
+            for label in labels:
+                chosen = [r for r in runs if label_of(r) == label]
+                row = selection_baseline_row(chosen, domains, baseline_repeats, baseline_seed, data_root)
+                if row:
+                    out.append(row)
+                    break
+        umt = [published[d] for d in domains]
+        out.append(
+            "| UMT (published) | "
+            + " | ".join(f"{v:.2f}" for v in umt)
+            + f" | {statistics.mean(umt):.2f} | | |"
+        )
+    for reference in labels:
+        if not reference.startswith("full"):
+            continue
+        kin = [label for label in labels if label != reference and _same_setting(label, reference)]
+        lines = significance_lines(runs, reference, kin)
+        if lines:
+            out += [
+                "",
+                f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {reference}**",
+                "",
+            ]
+            out += lines
+    if plot is not None:
+        plot_spread(runs, "final", domains, labels, plot)
+    return "\n".join(out)
+
+
+def _same_setting(label: str, reference: str) -> bool:
+    """Whether ``label`` is an ablation of ``reference`` under the same setting (joint, CV, tag)."""
+    setting = reference[len("full") :]
+    return label.endswith(setting) and label[: len(label) - len(setting)] in ABLATIONS
+
+
+__all__ = [
+    "expected_best_of_random",
+    "gathered_cv",
+    "highlight_report",
+    "load_results",
+    "paired_test",
+    "selection_groups",
+]
