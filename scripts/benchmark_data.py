@@ -70,7 +70,6 @@ def memory_now() -> dict[str, int]:
     return {
         "main_rss": proc_field_bytes(main, "VmRSS"),
         "main_peak": proc_field_bytes(main, "VmHWM"),
-        "main_anon": proc_field_bytes(main, "RssAnon"),
         "main_file": proc_field_bytes(main, "RssFile"),
         "workers_rss": sum(proc_field_bytes(pid, "VmRSS") for pid in workers),
         "workers_file": sum(proc_field_bytes(pid, "RssFile") for pid in workers),
@@ -173,15 +172,7 @@ def main(argv: list[str]) -> None:
             )
             print(f"{label:<64}{speed:12.0f}{speed / baseline:12.2f}")
 
-        columns = (
-            "main_rss",
-            "main_anon",
-            "main_file",
-            "workers_rss",
-            "pss_total",
-            "main_peak",
-            "worker_peak",
-        )
+        columns = ("main_rss", "main_file", "workers_rss", "workers_file", "pss_total", "worker_peak")
         print(f"\n{'memory (MiB)':<46}" + "".join(f"{column:>12}" for column in columns))
         for name, samples in epochs.items():
             for when, memory in samples:
