@@ -336,3 +336,24 @@ def test_convert_features_refuses_bad_input_in_one_line_and_writes_nothing(
         and not (tmp_path / "t").exists()
         and not (tmp_path / "t.partial").exists()
     )
+
+
+def test_a_set_without_clip_lengths_is_read_as_folders_without_manifests_are(layout, tmp_path):
+    _OPEN_SETS.clear()
+    argv = ["convert-features", "--layout", "moment_detr", "--out", str(tmp_path / "plain")]
+    argv += ["--video-dirs", *map(str, layout.video_feature_dirs), "--text-dir", str(layout.text_feature_dir)]
+    assert rdmf_main(argv) == 0
+    assert FeatureSet(tmp_path / "plain").manifest["streams"]["clip"]["clip_length"] is None
+    args = run_arguments(layout, tmp_path, feature_set=str(tmp_path / "plain"))
+    assert len(build_dataset(args, "train", RDMFConfig(**TINY))) == 40
+
+
+def test_two_folders_of_one_stream_name_are_refused(layout, tmp_path, capsys):
+    from .test_hostile_input import refused
+
+    twin = tmp_path / "other" / "clip"
+    twin.mkdir(parents=True)
+    argv = ["convert-features", "--layout", "moment_detr", "--out", str(tmp_path / "s")]
+    argv += ["--video-dirs", str(layout.video_feature_dirs[0]), str(twin)]
+    line = refused(rdmf_main, argv, capsys, tmp_path, expect="are both stream 'clip'")
+    assert str(twin) in line

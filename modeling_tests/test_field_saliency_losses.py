@@ -73,14 +73,13 @@ def test_rank_contrastive_equals_a_float64_loop(seed, levels, temperature):
 def test_negative_query_loss_equals_a_float64_loop():
     logits, _, mask, lengths = batch(0)
     pairs = torch.tensor([True, False, True, True])
-    terms = [
-        -math.log(1 - 1 / (1 + math.exp(-z)))
+    per_pair = [
+        sum(-math.log(1 - 1 / (1 + math.exp(-z))) for z in z_row[:n])
         for z_row, n, keep in zip(logits.double().tolist(), lengths, pairs.tolist())
         if keep
-        for z in z_row[:n]
-    ]
+    ]  # QD-DETR: the sum over a video's clips, the mean over the pairs
     got = negative_query_loss(logits, mask, pairs)
-    assert got.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6)
+    assert got.item() == pytest.approx(sum(per_pair) / len(per_pair), rel=1e-6)
 
 
 TINY = dict(
@@ -107,7 +106,7 @@ def test_negative_pairs_run_the_model_with_the_previous_query_and_skip_identical
     out = model(video_features=video, text_features=text, labels=labels)
     with torch.no_grad():
         rolled = model.rdmf(video, text.roll(1, dims=0)).saliency_logits
-    expected = torch.nn.functional.softplus(rolled).mean()  # every row a real pair, every clip valid
+    expected = torch.nn.functional.softplus(rolled).sum(1).mean()  # every row a real pair, every clip valid
     torch.testing.assert_close(out.loss_dict["loss_negative_query"], expected, atol=1e-6, rtol=1e-5)
     plain = RDMFForMomentRetrieval(RDMFConfig(**TINY))
     plain.load_state_dict(model.state_dict())

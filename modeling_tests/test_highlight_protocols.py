@@ -231,3 +231,19 @@ def test_the_report_prints_the_selection_baseline_and_a_plot(shared_data, tmp_pa
     mean = float(line[0].split("|")[-4])
     assert 55 < mean < 80  # random top-5 AP is about 44-50; the best of 10 draws lies well above it
     assert (tmp_path / "spread.png").stat().st_size > 5000
+
+
+def test_per_video_scores_of_a_run_that_saw_fewer_videos_than_its_annotation_file(shared_data, tmp_path):
+    """A per-category run on the official split predicts its own val video; the file holds all ten."""
+    root = shared_data / "tvsum"
+    rows = [json.loads(line) for line in (root / "tvsum_val_release.jsonl").read_text().splitlines() if line]
+    (tmp_path / "eval").mkdir()
+    prediction = {
+        "qid": rows[3]["qid"],
+        "pred_saliency_scores": np.linspace(0, 1, len(rows[3]["label"])).tolist(),
+    }
+    (tmp_path / "eval" / "epoch_004_preds.jsonl").write_text(json.dumps(prediction))
+    data = {"eval_annotations": str(root / "tvsum_val_release.jsonl")}
+    scores = last_per_video_scores({"dataset": "tvsum", "data_root": str(root)}, data, tmp_path)
+    expected = 100 * tvsum_video_ap(np.array(prediction["pred_saliency_scores"]), np.array(rows[3]["label"]))
+    assert scores == {rows[3]["domain"]: {rows[3]["qid"]: pytest.approx(expected, abs=1e-4)}}

@@ -142,3 +142,38 @@ def test_bf16_backbones_stay_close_to_float32_and_the_manifest_says_so(corpus, t
         json.loads((tmp_path / p / "timm_test_resnet" / MANIFEST_NAME).read_text()) for p in ("fp32", "bf16")
     ]
     assert [m["mixed_precision"] for m in manifests] == ["no", "bf16"]
+
+
+def test_a_video_gone_since_listing_is_reported_and_a_bug_is_raised_not_hung(corpus):
+    pairs = [("a", corpus / "a.mp4"), ("gone", corpus / "gone.mp4"), ("b", corpus / "b.mp4")]
+    plan = clip_plan(2.0, 1)
+
+    def plan_or_vanish(path):
+        if path.name == "gone.mp4":
+            raise FileNotFoundError(f"videos: no file at {path}")
+        return plan(path)
+
+    decoded = DecodeAhead(pairs, plan_or_vanish, lambda vid, sampling: [], batch_size=4, threads=2)
+    seen = [(video.vid, video.error) for video in decoded]  # iterated without `with`: threads start anyway
+    decoded.__exit__(None, None, None)
+    assert [vid for vid, _ in seen] == ["a", "gone", "b"] and "gone.mp4" in seen[1][1]
+    assert seen[0][1] is None and seen[2][1] is None
+
+    def broken(path):
+        raise RuntimeError("a bug in planning")
+
+    with pytest.raises(RuntimeError, match="a bug in planning"):
+        with DecodeAhead(pairs, broken, lambda vid, sampling: [], batch_size=4) as decoded:
+            list(decoded)
+
+
+def test_resuming_with_another_precision_is_refused(corpus, tmp_path):
+    from transformers_rdmf.feature_manifest import FeatureManifestError
+
+    torch.manual_seed(0)
+    encoder = timm_encoder("test_resnet", pretrained=False)
+    extract_video_features([corpus / "d.mp4"], tmp_path, [encoder], batch_size=4, progress=False)
+    with pytest.raises(FeatureManifestError, match=r"mixed_precision: 'no' in the features, 'bf16' expected"):
+        extract_video_features(
+            [corpus / "d.mp4"], tmp_path, [encoder], progress=False, mixed_precision="bf16"
+        )

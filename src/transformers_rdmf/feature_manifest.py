@@ -191,7 +191,8 @@ def check_feature_set(
     trained_streams = list((trained_on or {}).get("video_streams") or [])
     for index, (name, stream) in enumerate(zip(video_streams, streams)):
         where = f"feature set {feature_set.source}, stream {name!r}"
-        require_agreement(stream, {"clip_length": clip_length}, where, expected_by)
+        if stream.get("clip_length") is not None:  # a set converted without one is read as folders are
+            require_agreement(stream, {"clip_length": clip_length}, where, expected_by)
         if index < len(trained_streams) and trained_streams[index] is not None:
             expected = {k: v for k, v in trained_streams[index].items() if k != "stream"}
             found = feature_set_stream_signature(stream)

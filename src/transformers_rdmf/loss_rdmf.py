@@ -138,7 +138,7 @@ def saliency_margin_loss(
 ) -> torch.Tensor:
     """Moment-DETR / QD-DETR's hinge: ``max(0, margin + z[neg] - z[pos])`` per video, with ``pos`` the valid
     clip of the highest target and ``neg`` that of the lowest (the first of each on ties); videos whose
-    targets are all equal are left out of the mean.
+    targets are all equal are left out of the mean. (QD-DETR doubles its term: weight 2 matches it.)
 
     Args:
         saliency_logits, targets, mask: ``(batch, clips)``.
@@ -185,8 +185,9 @@ def saliency_rank_contrastive_loss(
 def negative_query_loss(
     negative_logits: torch.Tensor, mask: torch.Tensor, pairs: torch.Tensor
 ) -> torch.Tensor:
-    """QD-DETR's negative pairs: ``-log(1 - sigmoid(z))`` over the valid clips of each video paired with
-    another video's query, the mean over those clips.
+    """QD-DETR's negative pairs: ``-log(1 - sigmoid(z))`` summed over the valid clips of each video paired
+    with another video's query, the mean over those pairs (QD-DETR's ``.sum(dim=1).mean()``, over real
+    pairs only).
 
     Args:
         negative_logits: ``(batch, clips)`` saliency logits of video ``i`` with the query of video ``i - 1``.
@@ -194,7 +195,7 @@ def negative_query_loss(
     """
     clips = mask.bool() & pairs.unsqueeze(1)
     loss = F.softplus(negative_logits).masked_fill(~clips, 0.0)  # -log(1 - sigmoid(z)) = softplus(z)
-    return loss.sum() / global_mean_count(clips.sum())
+    return loss.sum() / global_mean_count(pairs.sum())
 
 
 class RDMFLoss(nn.Module):

@@ -1,6 +1,7 @@
 """``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout."""
 
 import argparse
+import datetime
 import math
 import os
 import sys
@@ -70,6 +71,10 @@ def run_extract_features(args: argparse.Namespace) -> int:
     from ..feature_extraction import build_video_encoder, extract_video_features
     from ..training.arguments import launched_on_cpu
 
+    if args.mixed_precision not in ("no", "bf16", "fp16"):  # the default comes from the environment
+        raise ValueError(
+            f"--mixed-precision {args.mixed_precision!r} (from ACCELERATE_MIXED_PRECISION): expected no, bf16 or fp16"
+        )
     numbers = [("--batch-size", args.batch_size), ("--frames-per-clip", args.frames_per_clip)]
     for flag, value in [*numbers, ("--decode-threads", args.decode_threads)]:
         if value < 1:
@@ -97,7 +102,8 @@ def run_extract_features(args: argparse.Namespace) -> int:
             f"--out ({name}/)": Path(args.out) / name for name in _output_folders(encoders, args.queries)
         },
     )
-    state = PartialState(cpu=launched_on_cpu())
+    # processes wait for the slowest shard (and for the queries): far past NCCL's default 10 minutes
+    state = PartialState(cpu=launched_on_cpu(), timeout=datetime.timedelta(hours=24))
     device = args.device or state.device
     report = extract_video_features(
         videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, device,

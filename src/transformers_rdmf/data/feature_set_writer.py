@@ -18,6 +18,7 @@ Arrays are stored as read (not normalised: the readers normalise, as they do for
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -85,11 +86,17 @@ def text_source(folder: Path, pattern: str, key: str, token_key: str, pooled_key
 def moment_detr_streams(
     video_dirs: Sequence[str | Path], text_dir: str | Path | None, clip_length: float | None
 ) -> list[SourceStream]:
-    streams = []
+    streams, folders = [], {}
     for folder in map(Path, video_dirs):
         manifest = read_manifest(folder)
         name = (manifest or {}).get("stream") or folder.name
-        length = clip_length if clip_length is not None else (manifest or {}).get("clip_length")
+        if name in folders:
+            raise ValueError(f"--video-dirs: {folders[name]} and {folder} are both stream {name!r}")
+        folders[name] = folder
+        recorded = (manifest or {}).get("clip_length")
+        if clip_length is not None and recorded is not None and abs(recorded - clip_length) > 1e-9:
+            raise ValueError(f"--clip-length {clip_length}: {folder}'s manifest says {recorded}")
+        length = clip_length if clip_length is not None else recorded
         facts = {"clip_length": length, **({"extraction": manifest} if manifest else {})}
         streams.append(video_source(name, FeatureStream(folder), facts))
     if text_dir is not None:
@@ -124,6 +131,8 @@ def source_streams(
     clip_length: float | None = None,
 ) -> list[SourceStream]:
     """The streams of a feature folder in ``layout`` (see the module docstring)."""
+    if clip_length is not None and not (math.isfinite(clip_length) and clip_length > 0):
+        raise ValueError(f"--clip-length: expected a positive number of seconds, got {clip_length}")
     if layout == "moment_detr":
         if not video_dirs:
             raise ValueError("--video-dirs: the moment_detr layout needs at least one video feature folder")
@@ -296,9 +305,8 @@ def _stored(array: np.ndarray, dtype: str, name: str, identifier: str) -> tuple[
     source = np.asarray(array, dtype=np.float32)
     stored = source.astype(dtype)
     if not np.isfinite(stored).all():
-        raise FeatureError(
-            f"stream {name!r}, id {identifier!r}: values beyond {dtype}'s range (or NaN); use --dtype float32"
-        )
+        hint = "; use --dtype float32" if dtype == "float16" and np.isfinite(source).all() else ""
+        raise FeatureError(f"stream {name!r}, id {identifier!r}: NaN or values beyond {dtype}'s range{hint}")
     return stored, float(np.abs(stored.astype(np.float32) - source).max()) if source.size else 0.0
 
 

@@ -114,7 +114,13 @@ def _local_folder(path_or_repo: str | Path, revision: str | None) -> Path:
         raise FeatureError(f"feature set {path_or_repo}: neither a folder nor a Hub dataset id (user/name)")
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(str(path_or_repo), repo_type="dataset", revision=revision))
+    try:
+        return Path(snapshot_download(str(path_or_repo), repo_type="dataset", revision=revision))
+    except Exception as error:  # offline, unknown repo, bad revision: the Hub's many error types
+        raise FeatureError(
+            f"feature set {path_or_repo}: no such folder, and the Hub dataset could not be fetched "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
 
 
 def shard_files(folder: Path, name: str) -> list[Path]:

@@ -66,14 +66,18 @@ class _Decoder(threading.Thread):
 
     def run(self) -> None:
         for vid, path in self.pairs:
-            if not self.decode_one(vid, path):
+            try:
+                if not self.decode_one(vid, path):
+                    return
+            except BaseException as error:  # a bug: handed to the consumer, which raises it
+                self.put(("fatal", error))
                 return
 
     def decode_one(self, vid: str, path: Path) -> bool:
         start = time.perf_counter()
         try:
             stamps, sampling = self.plan(path)
-        except ValueError as error:  # unreadable: reported, and the next videos still run
+        except (ValueError, OSError) as error:  # unreadable, or gone since listed: reported, the others run
             self.seconds += time.perf_counter() - start
             return self.put(("error", str(error))) and self.put(_END)
         todo = self.needs(vid, sampling)
@@ -86,12 +90,9 @@ class _Decoder(threading.Thread):
                     batch = next(batches)
                 except StopIteration:
                     break
-                except ValueError as error:  # undecodable past some point
+                except (ValueError, OSError) as error:  # undecodable past some point
                     self.seconds += time.perf_counter() - start
                     return self.put(("error", str(error))) and self.put(_END)
-                except BaseException as error:  # a bug: handed to the consumer, which raises it
-                    self.put(("fatal", error))
-                    return False
                 self.seconds += time.perf_counter() - start
                 if not self.put(("batch", batch)):
                     return False
@@ -143,9 +144,13 @@ class DecodeAhead:
         self.wait_seconds = 0.0
 
     def __enter__(self) -> DecodeAhead:
-        for decoder in self.decoders:
-            decoder.start()
+        self._start()
         return self
+
+    def _start(self) -> None:
+        for decoder in self.decoders:
+            if decoder.ident is None:
+                decoder.start()
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
@@ -157,14 +162,22 @@ class DecodeAhead:
         return sum(decoder.seconds for decoder in self.decoders)
 
     def _get(self, decoder: _Decoder):
+        """The decoder's next item; a decoder that died without a word is a ``RuntimeError``, not a hang."""
         start = time.perf_counter()
-        item = decoder.queue.get()
+        while True:
+            try:
+                item = decoder.queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not decoder.is_alive() and decoder.queue.empty():
+                    raise RuntimeError(f"{decoder.name} stopped before handing over its next video") from None
         self.wait_seconds += time.perf_counter() - start
         if isinstance(item, tuple) and item[0] == "fatal":
             raise item[1]
         return item
 
     def __iter__(self) -> Iterator[PlannedVideo]:
+        self._start()
         for index, (vid, path) in enumerate(self.pairs):
             decoder = self.decoders[index % len(self.decoders)]
             kind, value = self._get(decoder)

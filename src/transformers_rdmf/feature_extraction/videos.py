@@ -15,9 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_json
-from ..feature_manifest import (
-    MANIFEST_NAME,
-)
+from ..feature_manifest import MANIFEST_NAME, FeatureManifestError
 from .decoding import DecodeAhead, PlannedVideo, clip_plan
 from .encoders import VIDEO_EXTENSIONS, VideoEncoder
 from .files import (
@@ -118,6 +116,13 @@ def extract_video_features(
             _open_stream_manifest(folder, _video_manifest(encoder, clip_length, frames_per_clip))
             for folder, encoder in zip(folders, encoders)
         ]
+    for folder, manifest in zip(folders, manifests):
+        found = manifest.get("mixed_precision", mixed_precision)
+        if found != mixed_precision:
+            raise FeatureManifestError(
+                f"existing features in {folder} ({MANIFEST_NAME}): mixed_precision: {found!r} in the features, "
+                f"{mixed_precision!r} expected by this run (extract with the same precision, or to another --out)"
+            )
     for encoder in encoders:
         encoder.module.to(device)
     mine = shard_of(pairs, state.process_index, state.num_processes)

@@ -299,6 +299,8 @@ def highlight_report(
     from .sweep import VARIANTS, label_of, with_fold_selection
 
     runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds)))
+    if not runs:
+        raise ValueError(f"no complete runs in {', '.join(map(str, results_paths))} (--seeds {seeds})")
     dataset = runs[0]["dataset"]
     domains = [d for d in dataset_spec(dataset).domains if any(r["domain"] == d for r in runs)]
     order = sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), label_of(r)))
@@ -311,13 +313,15 @@ def highlight_report(
             continue
         out += ["", f"**{headline}, {title}; mean ± std over seeds**", ""]
         out += protocol_table(runs, protocol, domains, labels)
-        if protocol == "best":
+        if protocol == "best":  # one row per setting (evaluations, CV or not) among the variants
+            settings = {}
             for label in labels:
                 chosen = [r for r in runs if label_of(r) == label]
+                settings.setdefault((evaluations_of(chosen[0]), bool(chosen[0].get("cv_folds"))), chosen)
+            for chosen in settings.values():
                 row = selection_baseline_row(chosen, domains, baseline_repeats, baseline_seed, data_root)
                 if row:
                     out.append(row)
-                    break
         umt = [published[d] for d in domains]
         out.append(
             "| UMT (published) | "

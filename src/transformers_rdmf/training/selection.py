@@ -117,6 +117,12 @@ def cv_data_arguments(
     instead trains on three of those four and evaluates on the fourth (every ``inner_folds``-th from the
     ``inner_fold``-th, as `fold_split`): the inner folds that choose the epoch without the test video.
     """
+    if not 0 <= cv_fold < CV_FOLDS:
+        raise ValueError(f"cv_fold {cv_fold}: expected 0 to {CV_FOLDS - 1}")
+    if inner_fold is not None and not (1 <= inner_folds <= CV_FOLDS - 1 and 0 <= inner_fold < inner_folds):
+        raise ValueError(
+            f"inner fold {inner_fold} of {inner_folds}: the four train videos allow 1 to 4 folds"
+        )
     root = Path(data_root)
     by_domain = tvsum_rows_by_category(root, list(domains or dataset_spec("tvsum").domains))
     train, evaluate = [], []

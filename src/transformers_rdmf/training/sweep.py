@@ -104,25 +104,26 @@ def last_per_video_scores(job: dict, data: dict, output_dir: Path) -> dict[str, 
     numbers paired tests compare; empty when the run wrote no predictions."""
     from ..metrics.highlight_detection import evaluate_tvsum, evaluate_youtube_highlights
 
-    predictions = sorted((output_dir / "eval").glob("epoch_*_preds.jsonl"))
-    if not predictions:
+    files = sorted((output_dir / "eval").glob("epoch_*_preds.jsonl"))
+    if not files:
         return {}
     root = Path(job["data_root"])
     if job["dataset"] == "tvsum":
-        references = [
-            json.loads(line)
-            for line in Path(data["eval_annotations"]).read_text().splitlines()
-            if line.strip()
-        ]
-        scores = evaluate_tvsum(predictions[-1], references, per_video=True)["per_video"]
-    else:
-        references = [
-            json.loads(line)
-            for name in ("youtube_highlight_train_release.jsonl", "youtube_highlight_val_release.jsonl")
-            for line in (root / name).read_text().splitlines()
-            if line.strip()
-        ]
-        scores = evaluate_youtube_highlights(predictions[-1], references, per_video=True)["per_video"]
+        sources = [Path(data["eval_annotations"])]
+    else:  # the run's val (or train-fold) videos are among both releases
+        sources = [root / f"youtube_highlight_{split}_release.jsonl" for split in ("train", "val")]
+    references = [
+        json.loads(line) for path in sources for line in path.read_text().splitlines() if line.strip()
+    ]
+    predictions = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
+    # the metric refuses a reference without a prediction and the reverse: score the videos both have
+    known = {str(row["qid"]) for row in predictions} & {str(row["qid"]) for row in references}
+    predictions = [row for row in predictions if str(row["qid"]) in known]
+    references = [row for row in references if str(row["qid"]) in known]
+    if not predictions:
+        return {}
+    evaluate = evaluate_tvsum if job["dataset"] == "tvsum" else evaluate_youtube_highlights
+    scores = evaluate(predictions, references, per_video=True)["per_video"]
     domain_of = {str(row["qid"]): row["domain"] for row in references}
     by_domain: dict[str, dict[str, float]] = {}
     for qid, score in scores.items():
