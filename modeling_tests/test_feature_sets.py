@@ -357,3 +357,26 @@ def test_two_folders_of_one_stream_name_are_refused(layout, tmp_path, capsys):
     argv += ["--video-dirs", str(layout.video_feature_dirs[0]), str(twin)]
     line = refused(rdmf_main, argv, capsys, tmp_path, expect="are both stream 'clip'")
     assert str(twin) in line
+
+
+def test_youtube_highlights_from_its_set_equals_its_folders(shared_data, tmp_path):
+    from transformers_rdmf.data import youtube_highlights_video_reader
+
+    root = shared_data / "youtube_highlights"
+    out = tmp_path / "yth"
+    argv = ["convert-features", "--layout", "youtube_highlights", "--root", str(root), "--out", str(out)]
+    assert rdmf_main([*argv, "--shard-rows", "200"]) == 0
+    feature_set = FeatureSet(out)
+    assert list(feature_set.manifest["streams"]) == [
+        "i3d_rgb",
+        "i3d_flow",
+    ]  # no text: the query is the domain
+    vids = sorted(feature_set.rows("i3d_rgb").index)
+    folders = youtube_highlights_video_reader(root)
+    from_set = feature_set.video_reader()
+    for vid in vids[:: max(1, len(vids) // 5)]:
+        rows = folders.streams[0].num_rows(vid)
+        assert from_set.streams[0].num_rows(vid) == rows
+        a, _ = folders.read(vid, rows)
+        b, _ = from_set.read(vid, rows)
+        assert np.array_equal(a, b), vid  # the release is float16: held exactly
