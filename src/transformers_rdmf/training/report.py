@@ -241,7 +241,7 @@ def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> l
         both = max(test["t_p"], test["wilcoxon_p"]) < 0.05
         verdict = ("better" if test["difference"] > 0 else "worse") if both else "no difference shown"
         lines.append(
-            f"| {label} | {test['pairs']} ({test['seeds']} seeds) | {test['mean_a']:.2f} | {test['mean_b']:.2f} | "
+            f"| {label} | {test['pairs']} ({test['seeds']} seed{'s' if test['seeds'] != 1 else ''}) | {test['mean_a']:.2f} | {test['mean_b']:.2f} | "
             f"{test['difference']:+.2f} | {test['t_p']:.3g} | {test['wilcoxon_p']:.3g} | {reference} {verdict} |"
         )
     return lines if len(lines) > 2 else []
