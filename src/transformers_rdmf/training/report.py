@@ -279,7 +279,10 @@ def plot_spread(
             axis.scatter([x] * len(values), values, s=10, color=f"C{index}")
     axis.set_xticks(range(len(domains)), domains)
     axis.set_ylabel("score (per seed)")
-    axis.set_title(f"per-category spread over seeds, {protocol}")
+    names = {"final": "fixed schedule", "fold": "epoch chosen on train folds", "best": "best val epoch"}
+    axis.set_title(
+        f"{runs[0]['dataset']}: per-category scores of each seed (dots) and their mean, {names[protocol]}"
+    )
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
