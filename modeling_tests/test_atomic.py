@@ -74,7 +74,7 @@ def test_a_checkpoint_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_p
     def crash(*_):
         raise Crash
 
-    monkeypatch.setattr(training_loop, "write_model_feature_signatures", crash)
+    monkeypatch.setattr(training_loop, "write_training_feature_signatures", crash)
     with pytest.raises(Crash):  # the weights of epoch 2 are written, then the save fails
         save_model(
             "best", RDMFForMomentRetrieval(tiny_config()), accelerator, args, {"MR-full-mAP": 20.0}, epoch=2
