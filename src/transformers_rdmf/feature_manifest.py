@@ -70,6 +70,15 @@ def require_agreement(found: Mapping, expected: Mapping, where: str, expected_by
         raise FeatureManifestError(f"{where}: " + "; ".join(lines))
 
 
+def require_total_width(widths: Sequence[int], video_feature_dim: int, where: str, expected_by: str) -> None:
+    """The streams' widths must add up to the model's ``video_feature_dim``; else an error naming both."""
+    if sum(widths) != video_feature_dim:
+        raise FeatureManifestError(
+            f"{where}: feature_dim {' + '.join(map(str, widths))} = {sum(widths)} in the features, "
+            f"{video_feature_dim} expected by {expected_by} (video_feature_dim)"
+        )
+
+
 def model_feature_signatures(video_dirs: Sequence[str | Path], text_dir: str | Path | None) -> dict | None:
     """What a model trained on these folders records in ``feature_manifest.json`` (None: no manifests)."""
     videos = [read_manifest(folder) for folder in video_dirs]
@@ -135,13 +144,8 @@ def check_feature_folders(
             expected = {k: v for k, v in trained_streams[index].items() if k != "stream"}
             require_agreement(manifest, expected, where, f"{expected_by} (trained on these features)")
     if manifests and all(m is not None for m in manifests) and video_feature_dim is not None:
-        widths = [m["feature_dim"] for m in manifests]
-        if sum(widths) != video_feature_dim:
-            raise FeatureManifestError(
-                f"video features in {', '.join(map(str, video_dirs))} ({MANIFEST_NAME}): feature_dim "
-                f"{' + '.join(map(str, widths))} = {sum(widths)} in the features, {video_feature_dim} "
-                f"expected by {expected_by} (video_feature_dim)"
-            )
+        where = f"video features in {', '.join(map(str, video_dirs))} ({MANIFEST_NAME})"
+        require_total_width([m["feature_dim"] for m in manifests], video_feature_dim, where, expected_by)
     _check_text_folder(text_dir, text_feature_dim, (trained_on or {}).get("text"), expected_by)
     return _agreed_clip_length(video_dirs, manifests)
 
@@ -197,12 +201,10 @@ def check_feature_set(
             expected = {k: v for k, v in trained_streams[index].items() if k != "stream"}
             found = feature_set_stream_signature(stream)
             require_agreement(found, expected, where, f"{expected_by} (trained on these features)")
-    widths = [stream["feature_dim"] for stream in streams]
-    if video_feature_dim is not None and sum(widths) != video_feature_dim:
-        raise FeatureManifestError(
-            f"feature set {feature_set.source}, streams {', '.join(video_streams)}: feature_dim "
-            f"{' + '.join(map(str, widths))} = {sum(widths)} in the features, {video_feature_dim} "
-            f"expected by {expected_by} (video_feature_dim)"
+    if video_feature_dim is not None:
+        where = f"feature set {feature_set.source}, streams {', '.join(video_streams)}"
+        require_total_width(
+            [stream["feature_dim"] for stream in streams], video_feature_dim, where, expected_by
         )
     if text_feature_dim is not None:
         text = feature_set.stream_manifest("text")
