@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_json, check_output_paths
 from .arguments import data_paths
+from .tracking import snapshot_csv_log
 
 COMPLETE = "complete.json"
 # What a run writes into its output folder; --overwrite_output_dir removes exactly these.
@@ -37,6 +38,7 @@ def save_training_state(accelerator, output_dir: str | Path, name: str) -> Path:
     if os.environ.get(DIE_IN_SAVE) == name:
         os._exit(17)  # the test hook: a kill in the middle of the save
     if accelerator.is_main_process:
+        snapshot_csv_log(output_dir, partial)  # a resume from here starts from the log as it is now
         files = sorted(path.name for path in partial.iterdir() if path.is_file())
         atomic_write_json(partial / COMPLETE, {"files": files})
         if final.exists():

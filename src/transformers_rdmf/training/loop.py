@@ -142,7 +142,7 @@ def train(args: RDMFTrainingArguments) -> dict:
         cpu=use_cpu(args),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=[CSVTracker(os.path.join(args.output_dir, "logs"), resume=resume)]
+        log_with=[CSVTracker(os.path.join(args.output_dir, "logs"), resume_from=args.resume_from_checkpoint)]
         if args.log_with == "csv"
         else args.log_with,
         project_dir=args.output_dir,

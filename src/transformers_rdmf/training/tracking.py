@@ -1,14 +1,37 @@
-"""The CSV tracker (``logs/metrics.csv``) and the progress state saved with every checkpoint."""
+"""The CSV tracker (``logs/metrics.csv``) and the progress state saved with every checkpoint.
+
+Every training-state checkpoint keeps a copy of the log as it stood when the checkpoint was written
+(`snapshot_csv_log`); a run resumed from that checkpoint starts from the copy, so the rows the interrupted
+run logged after it are not there twice.
+"""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from accelerate.tracking import GeneralTracker
+
+from ..atomic import atomic_write_text
+
+LOG_FILE = "metrics.csv"
+LOG_HEADER = "step,name,value\n"
+
+
+def csv_log_path(output_dir: str | Path) -> Path:
+    """Where a run's CSV log lives."""
+    return Path(output_dir) / "logs" / LOG_FILE
+
+
+def snapshot_csv_log(output_dir: str | Path, checkpoint: str | Path) -> None:
+    """Copy the run's log (if it keeps one) into a checkpoint folder being written."""
+    log = csv_log_path(output_dir)
+    if log.is_file():
+        shutil.copyfile(log, Path(checkpoint) / LOG_FILE)
 
 
 class CSVTracker(GeneralTracker):
@@ -18,16 +41,21 @@ class CSVTracker(GeneralTracker):
     requires_logging_directory = True
     main_process_only = True
 
-    def __init__(self, logging_dir: str, resume: bool = False):
+    def __init__(self, logging_dir: str, resume_from: str | Path | None = None):
+        """``resume_from``: the checkpoint a resumed run starts from (its log copy replaces the log)."""
         super().__init__()
-        self.path = Path(logging_dir) / "metrics.csv"
-        self.resume = resume
+        self.path = Path(logging_dir) / LOG_FILE
+        self.resume_from = None if resume_from is None else Path(resume_from)
 
     def start(self):
         """Called by ``init_trackers`` on the main process only: no other process can truncate the log."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.resume or not self.path.exists():
-            self.path.write_text("step,name,value\n")
+        if self.resume_from is None:
+            self.path.write_text(LOG_HEADER)
+        elif (self.resume_from / LOG_FILE).is_file():  # the log as it stood at the checkpoint
+            atomic_write_text(self.path, (self.resume_from / LOG_FILE).read_text())
+        elif not self.path.exists():  # a checkpoint from before the copies: keep what the log holds
+            self.path.write_text(LOG_HEADER)
 
     @property
     def tracker(self):
@@ -45,7 +73,7 @@ class CSVTracker(GeneralTracker):
 
 def read_csv_log(output_dir: str | Path) -> list[tuple[int, str, float]]:
     """The rows a :class:`CSVTracker` wrote: ``(step, name, value)``."""
-    with open(Path(output_dir) / "logs" / "metrics.csv") as handle:
+    with open(csv_log_path(output_dir)) as handle:
         return [(int(r["step"]), r["name"], float(r["value"])) for r in csv.DictReader(handle)]
 
 
