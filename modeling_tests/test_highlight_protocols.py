@@ -13,6 +13,7 @@ from transformers_rdmf.training.report import (
     expected_best_of_random,
     gathered_cv,
     highlight_report,
+    holm_adjusted,
     paired_test,
 )
 from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
@@ -156,6 +157,14 @@ def test_paired_tests_match_their_definitions():
     assert test["wilcoxon_p"] == pytest.approx(extreme, rel=1e-9)
 
 
+def test_holm_adjustment_by_hand():
+    # sorted 0.01 < 0.02 < 0.04 < 0.30: times 4, 3, 2, 1 = 0.04, 0.06, 0.08, 0.30, kept non-decreasing
+    assert holm_adjusted([0.04, 0.30, 0.01, 0.02]) == pytest.approx([0.08, 0.30, 0.04, 0.06])
+    # 0.03 x 2 = 0.06 > 0.05 x 1: the larger p takes the running maximum; capped at 1
+    assert holm_adjusted([0.05, 0.03]) == pytest.approx([0.06, 0.06])
+    assert holm_adjusted([0.6, 0.9]) == pytest.approx([1.0, 1.0])
+
+
 def cv_result(variant, seed, domain, fold, score, per_video_shift=0.0):
     return {
         "dataset": "tvsum", "data_root": "/nowhere", "variant": variant, "domain": domain, "seed": seed,
@@ -190,6 +199,7 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
     cells = [cell.strip() for cell in line.split("|")]
     assert cells[2] == "145 (3 seeds)"  # 3 x 50 pairs, less the incomplete group's 5 videos
     assert float(cells[5]) == pytest.approx(3.0, abs=0.2) and "full (CV, joint) better" in cells[8]
+    assert float(cells[9]) == pytest.approx(max(float(cells[6]), float(cells[7])))  # a family of one
 
 
 def test_the_last_evaluation_gives_each_videos_own_score(shared_data, tmp_path):

@@ -225,26 +225,41 @@ def paired_test(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
     }
 
 
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: the i-th smallest p (from 1) times
+    ``m - i + 1``, made non-decreasing in that order and capped at 1 (Holm 1979)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> list[str]:
-    """A markdown table: each label against ``reference`` on the same (seed, video) pairs."""
+    """A markdown table: each label against ``reference`` on the same (seed, video) pairs.
+
+    The verdict needs both tests below 0.05. The last column adjusts the larger of the two p-values for
+    the family of comparisons in the table (Holm): a reader asking "does any ablation differ" reads it.
+    """
     base = paired_scores(runs, reference)
+    tests = [(label, paired_test(base, paired_scores(runs, label))) for label in labels if label != reference]
+    tests = [(label, test) for label, test in tests if test is not None]
+    if not tests:
+        return []
+    family = holm_adjusted([max(test["t_p"], test["wilcoxon_p"]) for _, test in tests])
     lines = [
-        f"| {reference} vs | pairs (seeds x videos) | {reference} | other | difference | t-test p | Wilcoxon p | at p < 0.05 |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| {reference} vs | pairs (seeds x videos) | {reference} | other | difference | t-test p | Wilcoxon p | at p < 0.05 | Holm p (of {len(tests)}) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label in labels:
-        if label == reference:
-            continue
-        test = paired_test(base, paired_scores(runs, label))
-        if test is None:
-            continue
+    for (label, test), holm in zip(tests, family):
         both = max(test["t_p"], test["wilcoxon_p"]) < 0.05
         verdict = ("better" if test["difference"] > 0 else "worse") if both else "no difference shown"
         lines.append(
             f"| {label} | {test['pairs']} ({test['seeds']} seed{'s' if test['seeds'] != 1 else ''}) | {test['mean_a']:.2f} | {test['mean_b']:.2f} | "
-            f"{test['difference']:+.2f} | {test['t_p']:.3g} | {test['wilcoxon_p']:.3g} | {reference} {verdict} |"
+            f"{test['difference']:+.2f} | {test['t_p']:.3g} | {test['wilcoxon_p']:.3g} | {reference} {verdict} | {holm:.3g} |"
         )
-    return lines if len(lines) > 2 else []
+    return lines
 
 
 def plot_spread(
@@ -358,6 +373,7 @@ __all__ = [
     "expected_best_of_random",
     "gathered_cv",
     "highlight_report",
+    "holm_adjusted",
     "load_results",
     "paired_test",
     "selection_groups",
