@@ -14,7 +14,13 @@ from transformers_rdmf.configuration_rdmf import RDMFConfig
 from transformers_rdmf.data import FeatureError, FeatureSet
 from transformers_rdmf.data.feature_sets import CARD_KEY, FEATURE_SET_FORMAT
 from transformers_rdmf.data.synthetic import write_synthetic_moment_dataset
-from transformers_rdmf.feature_manifest import FeatureManifestError
+from transformers_rdmf.feature_manifest import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    FeatureManifestError,
+    check_feature_folders,
+    check_feature_set,
+)
 from transformers_rdmf.training import RDMFTrainingArguments
 from transformers_rdmf.training.data import _OPEN_SETS, build_dataset, build_loader
 
@@ -237,6 +243,41 @@ def test_a_set_that_disagrees_with_the_checkpoint_is_refused_naming_both(
         build_dataset(wide, "train", RDMFConfig(**{**TINY, "video_feature_dim": 48}))
     with pytest.raises(FeatureError, match=r"no stream 'i3d_rgb' \(it has: clip, slowfast, text\)"):
         build_dataset(dataclasses.replace(args, feature_set_streams=["i3d_rgb"]), "train", RDMFConfig(**TINY))
+
+
+def test_streams_that_disagree_on_clip_length_are_refused_for_folders_and_sets(tmp_path):
+    folders = [tmp_path / "rgb", tmp_path / "flow", tmp_path / "plain"]
+    for folder, length in zip(folders, (2.0, 1.0)):
+        folder.mkdir()
+        (folder / MANIFEST_NAME).write_text(
+            json.dumps({"format": MANIFEST_FORMAT, "feature_dim": 8, "clip_length": length})
+        )
+    folders[2].mkdir()  # no manifest: says nothing about its clip length
+    with pytest.raises(
+        FeatureManifestError,
+        match=rf"^video feature streams disagree on clip_length \({folders[0]}: 2\.0, {folders[1]}: 1\.0\)$",
+    ):
+        check_feature_folders(folders)
+    assert check_feature_folders([folders[0], folders[2]]) == 2.0
+
+    class Set:
+        source = "sets/tvsum"
+        manifests = {
+            "rgb": {"feature_dim": 8, "clip_length": 2.0},
+            "flow": {"feature_dim": 8, "clip_length": 1.0},
+        }
+        manifests["bare"] = {"feature_dim": 8, "clip_length": None}  # converted without one
+
+        def stream_manifest(self, name):
+            return self.manifests[name]
+
+    with pytest.raises(
+        FeatureManifestError,
+        match=r"^feature set sets/tvsum: streams disagree on clip_length \(rgb: 2\.0, flow: 1\.0\)$",
+    ):
+        check_feature_set(Set(), ["rgb", "bare", "flow"])
+    assert check_feature_set(Set(), ["bare", "rgb"]) == 2.0
+    assert check_feature_set(Set(), ["bare"]) is None
 
 
 def test_a_run_on_the_set_records_its_streams_and_a_second_run_checks_them(layout, feature_set, tmp_path):

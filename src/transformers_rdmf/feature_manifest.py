@@ -147,7 +147,7 @@ def check_feature_folders(
         where = f"video features in {', '.join(map(str, video_dirs))} ({MANIFEST_NAME})"
         require_total_width([m["feature_dim"] for m in manifests], video_feature_dim, where, expected_by)
     _check_text_folder(text_dir, text_feature_dim, (trained_on or {}).get("text"), expected_by)
-    return _agreed_clip_length(video_dirs, manifests)
+    return agreed_clip_length(zip(map(str, video_dirs), manifests), "video feature streams")
 
 
 def feature_set_stream_signature(stream: Mapping) -> dict:
@@ -214,13 +214,7 @@ def check_feature_set(
         if trained_text is not None:
             found = feature_set_stream_signature(text)
             require_agreement(found, trained_text, where, f"{expected_by} (trained on these features)")
-    lengths = {stream.get("clip_length") for stream in streams} - {None}
-    if len(lengths) > 1:
-        described = ", ".join(f"{n}: {s.get('clip_length')}" for n, s in zip(video_streams, streams))
-        raise FeatureManifestError(
-            f"feature set {feature_set.source}: streams disagree on clip_length ({described})"
-        )
-    return lengths.pop() if lengths else None
+    return agreed_clip_length(zip(video_streams, streams), f"feature set {feature_set.source}: streams")
 
 
 def _check_text_folder(text_dir, text_feature_dim, trained_text, expected_by: str) -> None:
@@ -233,11 +227,14 @@ def _check_text_folder(text_dir, text_feature_dim, trained_text, expected_by: st
         require_agreement(manifest, trained_text, where, f"{expected_by} (trained on these features)")
 
 
-def _agreed_clip_length(video_dirs: list[Path], manifests: list[dict | None]) -> float | None:
-    lengths = {m["clip_length"] for m in manifests if m is not None}
+def agreed_clip_length(named: Iterable[tuple[str, Mapping | None]], what: str) -> float | None:
+    """The clip length the streams that record one agree on (None when none does), from
+    ``(name, manifest or None)`` pairs; ``what`` starts the error ("video feature streams")."""
+    known = [(name, m["clip_length"]) for name, m in named if m and m.get("clip_length") is not None]
+    lengths = {length for _, length in known}
     if len(lengths) > 1:
-        described = ", ".join(f"{d}: {m['clip_length']}" for d, m in zip(video_dirs, manifests) if m)
-        raise FeatureManifestError(f"video feature streams disagree on clip_length ({described})")
+        described = ", ".join(f"{name}: {length}" for name, length in known)
+        raise FeatureManifestError(f"{what} disagree on clip_length ({described})")
     return lengths.pop() if lengths else None
 
 
@@ -245,6 +242,7 @@ __all__ = [
     "MANIFEST_NAME",
     "MODEL_MANIFEST_NAME",
     "FeatureManifestError",
+    "agreed_clip_length",
     "check_feature_folders",
     "check_feature_set",
     "feature_set_signatures",
