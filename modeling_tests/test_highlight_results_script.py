@@ -202,3 +202,37 @@ def test_tvsum_baselines_oracle_and_folds(script, shared_data, tmp_path):
         evaluated = set(vids_of(script.data_arguments(job, work)["eval_annotations"]))
         assert {v["vid"] for v in held_out} == evaluated
         assert len(kept) == 30
+
+
+def test_the_report_is_written_between_its_markers_and_bad_markers_are_refused(
+    script, tmp_path, monkeypatch, capsys
+):
+    results = {}
+    for seed in range(2):
+        for domain in ("GA", "BK"):
+            run = {
+                "dataset": "tvsum", "data_root": "/nowhere", "variant": "full", "domain": domain,
+                "seed": seed, "fold": None, "folds": 0, "tag": "", "joint": False, "seconds": 5.0,
+                "curve": [[1, 60.0], [2, 70.0 + seed]], "best": 70.0 + seed, "best_step": 2,
+                "final": 70.0 + seed,
+            }  # fmt: skip
+            results[f"full/{domain}/{seed}"] = run
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    document = tmp_path / "results.md"
+    before, after = "# Results\n\nProse.\n<!-- report: cv begin -->\n", "<!-- report: cv end -->\n\nMore.\n"
+    document.write_text(before + "stale tables\n" + after)
+    argv = ["run_highlight_results.py", "--report", str(path), "--into", str(document), "--section", "cv"]
+    monkeypatch.setattr("sys.argv", argv)
+    script.main()
+    printed = capsys.readouterr().out.strip()
+    assert document.read_text() == before + printed + "\n" + after
+    assert "| full | 70.50 ± 0.71 | 70.50 ± 0.71 |" in printed  # BK, GA: seeds 0 and 1 score 70 and 71
+
+    document.write_text("no markers here\n")
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    assert stopped.value.code == 2 and document.read_text() == "no markers here\n"
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{document}: expected one '<!-- report: cv begin -->' line" in error

@@ -25,6 +25,8 @@ Usage::
         --jobs 2 --results results/tvsum_joint.json
     python scripts/run_highlight_results.py --report results/tvsum_200ep.json   # print the tables
     python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
+    python scripts/run_highlight_results.py --report results/tvsum_cv_joint_*.json \
+        --data_root ../shared/data/tvsum --into docs/results.md --section tvsum-cv   # regenerate the docs
 
 Results are appended to the JSON after every run, so an interrupted sweep resumes where it stopped.
 """
@@ -101,14 +103,30 @@ def main() -> None:
     parser.add_argument(
         "--report", nargs="+", metavar="RESULTS_JSON", help="only print the tables of results files"
     )
+    parser.add_argument(
+        "--into",
+        metavar="DOC",
+        help="with --report and --section: also write the tables into this markdown document",
+    )
+    parser.add_argument(
+        "--section",
+        help="with --into: the tables replace what stands between '<!-- report: SECTION begin -->' and "
+        "'<!-- report: SECTION end -->' in DOC",
+    )
     args = parser.parse_args()
     if args.report:
-        report(
-            args.report,
-            args.seeds if "--seeds" in sys.argv else None,
-            plot=args.plot,
-            data_root=args.data_root,
-        )
+        if (args.into is None) != (args.section is None):
+            parser.error("--into DOC and --section NAME go together")
+        try:
+            report(
+                args.report,
+                args.seeds if "--seeds" in sys.argv else None,
+                plot=args.plot,
+                data_root=args.data_root,
+                into=None if args.into is None else (args.into, args.section),
+            )
+        except (OSError, ValueError) as error:
+            parser.error(str(error))
         return
     if not args.data_root:
         parser.error("--data_root is required to train")

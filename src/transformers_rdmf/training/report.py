@@ -363,6 +363,31 @@ def highlight_report(
     return "\n".join(out)
 
 
+def report_markers(section: str) -> tuple[str, str]:
+    """The comment lines a document's generated report section stands between."""
+    return f"<!-- report: {section} begin -->", f"<!-- report: {section} end -->"
+
+
+def write_into_document(document: str | Path, section: str, text: str) -> None:
+    """Replace what stands between ``section``'s markers in a markdown document with ``text`` (the rest of
+    the document is kept byte for byte; written atomically).
+
+    Raises:
+        ValueError: naming the document and the markers when they are not there once each, in order.
+    """
+    from ..atomic import atomic_write_text
+
+    document = Path(document)
+    content = document.read_text()
+    begin, end = report_markers(section)
+    if content.count(begin) != 1 or content.count(end) != 1 or content.index(begin) > content.index(end):
+        raise ValueError(
+            f"{document}: expected one {begin!r} line and, after it, one {end!r} line to write the report between"
+        )
+    start, stop = content.index(begin) + len(begin), content.index(end)
+    atomic_write_text(document, content[:start] + "\n" + text.strip() + "\n" + content[stop:])
+
+
 def _same_setting(label: str, reference: str) -> bool:
     """Whether ``label`` is an ablation of ``reference`` under the same setting (joint, CV, tag)."""
     setting = reference[len("full") :]
@@ -377,4 +402,5 @@ __all__ = [
     "load_results",
     "paired_test",
     "selection_groups",
+    "write_into_document",
 ]

@@ -259,8 +259,13 @@ def report(
     seeds: list[int] | None = None,
     plot: str | None = None,
     data_root: str | None = None,
+    into: tuple[str, str] | None = None,
 ) -> None:
-    """Print `report.highlight_report` of results files (tables per protocol, selection baseline, paired tests)."""
-    from .report import highlight_report
+    """Print `report.highlight_report` of results files (tables per protocol, selection baseline, paired
+    tests); with ``into = (document, section)``, also write it between the section's markers there."""
+    from .report import highlight_report, write_into_document
 
-    print(highlight_report(results_paths, seeds, plot=plot, data_root=data_root))
+    text = highlight_report(results_paths, seeds, plot=plot, data_root=data_root)
+    if into is not None:
+        write_into_document(*into, text)
+    print(text)
