@@ -257,3 +257,46 @@ def test_per_video_scores_of_a_run_that_saw_fewer_videos_than_its_annotation_fil
     scores = last_per_video_scores({"dataset": "tvsum", "data_root": str(root)}, data, tmp_path)
     expected = 100 * tvsum_video_ap(np.array(prediction["pred_saliency_scores"]), np.array(rows[3]["label"]))
     assert scores == {rows[3]["domain"]: {rows[3]["qid"]: pytest.approx(expected, abs=1e-4)}}
+
+
+def test_recipe_tags_are_tested_against_the_untagged_full_model_and_ablations_within_their_tag(tmp_path):
+    results, rng = {}, np.random.default_rng(1)
+    for seed in range(2):
+        for domain in ("dog", "gymnastics"):
+            videos = {f"{domain}{i}": 60 + 10 * rng.random() for i in range(6)}
+            for variant, tag, shift in (
+                ("full", "", 0.0),
+                ("cross_attention", "", -1.0),
+                ("full", "margin", 2.0),
+                ("cross_attention", "margin", 1.0),
+            ):
+                run = {
+                    "dataset": "youtube_highlights", "data_root": "/nowhere", "variant": variant,
+                    "domain": domain, "seed": seed, "fold": None, "folds": 0, "tag": tag, "joint": False,
+                    "seconds": 1.0, "curve": [[1, 60.0]], "best": 60.0, "best_step": 1, "final": 60.0,
+                    "per_video": {q: v + shift + rng.normal(0, 0.1) for q, v in videos.items()},
+                }  # fmt: skip
+                results[job_key(run)] = run
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    tables = highlight_report([path]).split("**Paired tests")[1:]
+    rows = {
+        table.split("**")[0].split(": ")[-1]: [
+            [cell.strip() for cell in line.split("|")[1:-1]]
+            for line in table.splitlines()
+            if line.startswith("| ")
+        ][1:]  # the header
+        for table in tables
+    }
+    assert {name: [row[0] for row in table] for name, table in rows.items()} == {
+        "full": ["full (margin)", "cross_attention"],
+        "full (margin)": ["cross_attention (margin)"],
+    }
+    # 24 pairs (2 seeds x 12 videos); the shifts come back as the differences
+    assert [(row[1], float(row[4])) for row in rows["full"]] == [
+        ("24 (2 seeds)", pytest.approx(-2.0, abs=0.1)),
+        ("24 (2 seeds)", pytest.approx(1.0, abs=0.1)),
+    ]
+    assert "full worse" in rows["full"][0][7] and float(rows["full (margin)"][0][4]) == pytest.approx(
+        1.0, abs=0.1
+    )

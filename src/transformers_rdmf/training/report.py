@@ -346,10 +346,7 @@ def highlight_report(
             + " | ".join(f"{v:.2f}" for v in umt)
             + f" | {statistics.mean(umt):.2f} | | |"
         )
-    for reference in labels:
-        if not reference.startswith("full"):
-            continue
-        kin = [label for label in labels if label != reference and _same_setting(label, reference)]
+    for reference, kin in comparisons(runs, labels):
         lines = significance_lines(runs, reference, kin)
         if lines:
             out += [
@@ -388,10 +385,36 @@ def write_into_document(document: str | Path, section: str, text: str) -> None:
     atomic_write_text(document, content[:start] + "\n" + text.strip() + "\n" + content[stop:])
 
 
-def _same_setting(label: str, reference: str) -> bool:
-    """Whether ``label`` is an ablation of ``reference`` under the same setting (joint, CV, tag)."""
-    setting = reference[len("full") :]
-    return label.endswith(setting) and label[: len(label) - len(setting)] in ABLATIONS
+def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str]]]:
+    """``(reference, others)`` for the paired tests: each full model against its ablations under the same
+    setting (CV or not, joint or not, recipe tag), and the untagged full model also against the full
+    model of every other recipe tag (a loss or an option tried on top of it: ``--tag``)."""
+    from .sweep import label_of
+
+    first = {}
+    for run in runs:
+        first.setdefault(label_of(run), run)
+
+    def setting(label: str) -> tuple:
+        run = first[label]
+        return bool(run.get("cv_folds") or run.get("cv_fold") is not None), bool(run.get("joint"))
+
+    out = []
+    for reference in labels:
+        if first[reference]["variant"] != "full":
+            continue
+        tag = first[reference].get("tag", "")
+        others = []
+        for label in labels:
+            run = first[label]
+            if label == reference or setting(label) != setting(reference):
+                continue
+            ablation = run["variant"] in ABLATIONS and run.get("tag", "") == tag
+            recipe = not tag and run["variant"] == "full" and run.get("tag", "")
+            if ablation or recipe:
+                others.append(label)
+        out.append((reference, others))
+    return out
 
 
 __all__ = [
