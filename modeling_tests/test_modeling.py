@@ -219,6 +219,24 @@ def test_without_temporal_diffusion_the_features_are_not_smoothed():
     assert not torch.allclose(full(*batch).diffused_features, projected, atol=1e-3)
 
 
+def test_zero_diffusion_steps_is_the_model_without_temporal_diffusion():
+    """K = 0 and "w/o temporal diffusion" are one ablation: the same weights from the same seed, the same
+    outputs and the same random stream afterwards (the sweeps run it once, as no_temporal_diffusion)."""
+    results = []
+    for overrides in ({"use_temporal_diffusion": False}, {"diffusion_steps": 0}):
+        torch.manual_seed(0)
+        model = RDMFForMomentRetrieval(tiny_config(**overrides)).train()  # dropout on
+        torch.manual_seed(1)
+        outputs = model(*tiny_batch())
+        results.append((outputs, torch.rand(4), dict(model.named_parameters())))
+    (a, after_a, weights_a), (b, after_b, weights_b) = results
+    assert set(weights_b) - set(weights_a) == {"rdmf.temporal_diffusion.raw_coefficient"}
+    assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
+    for name in ("saliency_logits", "pred_spans", "logits", "pred_ious", "last_hidden_state"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(after_a, after_b)
+
+
 def test_cross_attention_fusion_attends_to_tokens_where_rd_sees_their_mean():
     """Changing the tokens but not their mean changes cross-attention output, never RD's."""
     video, text, video_mask, _ = tiny_batch(batch=2)
