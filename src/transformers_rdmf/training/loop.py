@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from .arguments import (
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
 from .evaluation import compute_metrics, run_evaluation, write_jsonl
-from .tracking import CSVTracker, TrainerState
+from .tracking import CSVTracker, TrainerState, csv_log_path
 
 
 def build_config(args: RDMFTrainingArguments) -> RDMFConfig:
@@ -142,7 +141,7 @@ def train(args: RDMFTrainingArguments) -> dict:
         cpu=use_cpu(args),
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
-        log_with=[CSVTracker(os.path.join(args.output_dir, "logs"), resume_from=args.resume_from_checkpoint)]
+        log_with=[CSVTracker(csv_log_path(args.output_dir).parent, resume_from=args.resume_from_checkpoint)]
         if args.log_with == "csv"
         else args.log_with,
         project_dir=args.output_dir,
