@@ -109,6 +109,25 @@ def compute_metrics(
     return evaluate_moment_retrieval(predictions, ground_truth)
 
 
+def per_video_highlight_scores(
+    dataset: str, predictions: list[dict], references: list[dict]
+) -> dict[str, dict[str, float]] | None:
+    """``{domain: {qid: percent}}``: each eval video's own score (TVSum top-5 AP, YouTube Highlights AP),
+    on exactly the videos the run evaluated, the numbers paired tests compare; None for moment datasets."""
+    from ..metrics import evaluate_tvsum, evaluate_youtube_highlights
+
+    evaluator = dataset_spec(dataset).evaluator
+    if evaluator not in ("tvsum", "youtube_highlights"):
+        return None
+    evaluate = evaluate_tvsum if evaluator == "tvsum" else evaluate_youtube_highlights
+    scores = evaluate(predictions, references, per_video=True)["per_video"]
+    by_domain: dict[str, dict[str, float]] = {}
+    for reference in references:
+        qid = str(reference["qid"])
+        by_domain.setdefault(reference["domain"], {})[qid] = scores[qid]
+    return by_domain
+
+
 def reference_rows_for(predictions: list[dict], annotations_path: str) -> list[dict]:
     """The annotation rows of the predicted queries; prediction qids are set to the file's qid type."""
     by_qid = {}

@@ -35,7 +35,7 @@ from .arguments import (
 )
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
-from .evaluation import compute_metrics, run_evaluation, write_jsonl
+from .evaluation import compute_metrics, per_video_highlight_scores, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState, csv_log_path
 
 
@@ -288,6 +288,9 @@ def evaluate_epoch(
         folder = Path(args.output_dir) / "eval"
         write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
         atomic_write_json(folder / f"epoch_{state.epoch:03d}_metrics.json", metrics, indent=2)
+        per_video = per_video_highlight_scores(args.dataset, predictions, references)
+        if per_video is not None:
+            atomic_write_json(folder / f"epoch_{state.epoch:03d}_per_video.json", per_video, indent=1)
     metrics = broadcast_object(metrics)
     if metric_name not in metrics:
         raise ValueError(f"--early_stopping_metric {metric_name!r} is not among {sorted(metrics)}")

@@ -80,7 +80,7 @@ def run_one(job: dict) -> list[dict]:
         train(args)
         seconds = time.perf_counter() - start
         log = read_csv_log(output_dir)
-        per_video = last_per_video_scores(job, data, Path(output_dir))
+        per_video = last_per_video_scores(Path(output_dir))
     headline = f"eval/{headline_of(job['dataset'])}"
     if job["domain"] is not None:
         run = scored_run(job, [(step, v) for step, name, v in log if name == headline], seconds)
@@ -99,36 +99,12 @@ def run_one(job: dict) -> list[dict]:
     ]
 
 
-def last_per_video_scores(job: dict, data: dict, output_dir: Path) -> dict[str, dict[str, float]]:
-    """``{domain: {qid: score}}`` of the run's last evaluation (each eval video's own top-5 AP or AP), the
-    numbers paired tests compare; empty when the run wrote no predictions."""
-    from ..metrics.highlight_detection import evaluate_tvsum, evaluate_youtube_highlights
-
-    files = sorted((output_dir / "eval").glob("epoch_*_preds.jsonl"))
-    if not files:
-        return {}
-    root = Path(job["data_root"])
-    if job["dataset"] == "tvsum":
-        sources = [Path(data["eval_annotations"])]
-    else:  # the run's val (or train-fold) videos are among both releases
-        sources = [root / f"youtube_highlight_{split}_release.jsonl" for split in ("train", "val")]
-    references = [
-        json.loads(line) for path in sources for line in path.read_text().splitlines() if line.strip()
-    ]
-    predictions = [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
-    # the metric refuses a reference without a prediction and the reverse: score the videos both have
-    known = {str(row["qid"]) for row in predictions} & {str(row["qid"]) for row in references}
-    predictions = [row for row in predictions if str(row["qid"]) in known]
-    references = [row for row in references if str(row["qid"]) in known]
-    if not predictions:
-        return {}
-    evaluate = evaluate_tvsum if job["dataset"] == "tvsum" else evaluate_youtube_highlights
-    scores = evaluate(predictions, references, per_video=True)["per_video"]
-    domain_of = {str(row["qid"]): row["domain"] for row in references}
-    by_domain: dict[str, dict[str, float]] = {}
-    for qid, score in scores.items():
-        by_domain.setdefault(domain_of[qid], {})[qid] = score
-    return by_domain
+def last_per_video_scores(output_dir: Path) -> dict[str, dict[str, float]]:
+    """``{domain: {qid: score}}`` of the run's last evaluation, as the run wrote it
+    (``eval/epoch_*_per_video.json``: each eval video's top-5 AP or AP, on exactly the videos it
+    evaluated), the numbers paired tests compare; empty when the run wrote none."""
+    files = sorted((output_dir / "eval").glob("epoch_*_per_video.json"))
+    return json.loads(files[-1].read_text()) if files else {}
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
