@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
-from transformers_rdmf.training.report import (
-    expected_best_of_random,
-    gathered_cv,
-    highlight_report,
-    holm_adjusted,
-    paired_test,
-)
+from transformers_rdmf.training.report import expected_best_of_random, gathered_cv, highlight_report
 from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
+from transformers_rdmf.training.significance import holm_adjusted, paired_test
 from transformers_rdmf.training.sweep import data_arguments, job_key, last_per_video_scores, run_sweep
 
 DOMAINS = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]

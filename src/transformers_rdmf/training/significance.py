@@ -1,0 +1,121 @@
+"""Paired significance tests between sweep variants: which pairs are compared, the paired t-test and
+Wilcoxon signed-rank test on the same (seed, video) pairs, and a Holm adjustment per family.
+
+`report.highlight_report` prints these tables under its protocol tables. The scores compared are each eval
+video's own score at a run's last evaluation (``per_video`` in a results file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+# The paper's ablations, each against the full model.
+ABLATIONS = ("cross_attention", "no_temporal_diffusion", "K0", "K5", "K15", "K20")
+
+
+def paired_scores(runs: list[dict], label: str, protocol_key: str = "per_video") -> dict[tuple, float]:
+    """``{(seed, qid): score}`` of one variant's runs (each eval video's last-evaluation score)."""
+    from .sweep import label_of
+
+    return {
+        (run["seed"], qid): value
+        for run in runs
+        if label_of(run) == label
+        for qid, value in run.get(protocol_key, {}).items()
+    }
+
+
+def paired_test(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
+    """Paired t-test and Wilcoxon signed-rank test (two-sided) on the keys both hold; None under 2 pairs."""
+    from scipy import stats
+
+    keys = sorted(set(a) & set(b))
+    if len(keys) < 2:
+        return None
+    x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+    difference = x - y
+    t = stats.ttest_rel(x, y) if difference.any() else None
+    w = stats.wilcoxon(x, y) if np.count_nonzero(difference) else None
+    return {
+        "pairs": len(keys),
+        "seeds": len({k[0] for k in keys}),
+        "mean_a": float(x.mean()),
+        "mean_b": float(y.mean()),
+        "difference": float(difference.mean()),
+        "t_p": 1.0 if t is None else float(t.pvalue),
+        "wilcoxon_p": 1.0 if w is None else float(w.pvalue),
+    }
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: the i-th smallest p (from 1) times
+    ``m - i + 1``, made non-decreasing in that order and capped at 1 (Holm 1979)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> list[str]:
+    """A markdown table: each label against ``reference`` on the same (seed, video) pairs.
+
+    The verdict needs both tests below 0.05. The last column adjusts the larger of the two p-values for
+    the family of comparisons in the table (Holm): a reader asking "does any ablation differ" reads it.
+    """
+    base = paired_scores(runs, reference)
+    tests = [(label, paired_test(base, paired_scores(runs, label))) for label in labels if label != reference]
+    tests = [(label, test) for label, test in tests if test is not None]
+    if not tests:
+        return []
+    family = holm_adjusted([max(test["t_p"], test["wilcoxon_p"]) for _, test in tests])
+    lines = [
+        f"| {reference} vs | pairs (seeds x videos) | {reference} | other | difference | t-test p | Wilcoxon p | at p < 0.05 | Holm p (of {len(tests)}) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (label, test), holm in zip(tests, family):
+        both = max(test["t_p"], test["wilcoxon_p"]) < 0.05
+        verdict = ("better" if test["difference"] > 0 else "worse") if both else "no difference shown"
+        lines.append(
+            f"| {label} | {test['pairs']} ({test['seeds']} seed{'s' if test['seeds'] != 1 else ''}) | {test['mean_a']:.2f} | {test['mean_b']:.2f} | "
+            f"{test['difference']:+.2f} | {test['t_p']:.3g} | {test['wilcoxon_p']:.3g} | {reference} {verdict} | {holm:.3g} |"
+        )
+    return lines
+
+
+def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str]]]:
+    """``(reference, others)`` for the paired tests: each full model against its ablations under the same
+    setting (CV or not, joint or not, recipe tag), and the untagged full model also against the full
+    model of every other recipe tag (a loss or an option tried on top of it: ``--tag``)."""
+    from .sweep import label_of
+
+    first = {}
+    for run in runs:
+        first.setdefault(label_of(run), run)
+
+    def setting(label: str) -> tuple:
+        run = first[label]
+        return bool(run.get("cv_folds") or run.get("cv_fold") is not None), bool(run.get("joint"))
+
+    out = []
+    for reference in labels:
+        if first[reference]["variant"] != "full":
+            continue
+        tag = first[reference].get("tag", "")
+        others = []
+        for label in labels:
+            run = first[label]
+            if label == reference or setting(label) != setting(reference):
+                continue
+            ablation = run["variant"] in ABLATIONS and run.get("tag", "") == tag
+            recipe = not tag and run["variant"] == "full" and run.get("tag", "")
+            if ablation or recipe:
+                others.append(label)
+        out.append((reference, others))
+    return out
+
+
+__all__ = ["ABLATIONS", "comparisons", "holm_adjusted", "paired_scores", "paired_test", "significance_lines"]
