@@ -85,47 +85,46 @@ def compute_metrics(
     dataset: str, predictions: list[dict], references: list[dict], annotations_path: str | None
 ) -> dict:
     """The dataset's official metrics, flattened to ``{name: value}`` (percent)."""
-    from ..metrics import (
-        evaluate_moment_retrieval,
-        evaluate_qvhighlights,
-        evaluate_tvsum,
-        evaluate_youtube_highlights,
-    )
+    return metrics_and_per_video_scores(dataset, predictions, references, annotations_path)[0]
+
+
+def metrics_and_per_video_scores(
+    dataset: str, predictions: list[dict], references: list[dict], annotations_path: str | None
+) -> tuple[dict, dict[str, dict[str, float]] | None]:
+    """`compute_metrics`' metrics and, for the highlight datasets, ``{domain: {qid: percent}}``: each
+    eval video's own score (TVSum top-5 AP, YouTube Highlights AP), on exactly the videos the run
+    evaluated, the numbers paired tests compare, both from one evaluation; None for moment datasets."""
+    from ..metrics import evaluate_moment_retrieval, evaluate_qvhighlights
 
     evaluator = dataset_spec(dataset).evaluator
     if evaluator in ("tvsum", "youtube_highlights"):
-        scores = (evaluate_tvsum if evaluator == "tvsum" else evaluate_youtube_highlights)(
-            predictions, references
-        )
-        headline = dataset_spec(dataset).headline_metric
-        return {headline: scores[headline], **{f"{headline}/{d}": v for d, v in scores["per_domain"].items()}}
+        return highlight_metrics_and_per_video_scores(dataset, predictions, references)
     ground_truth = reference_rows_for(predictions, annotations_path)
     if evaluator == "qvhighlights":
-        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
+        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"]), None
     if evaluator == "moment_retrieval+qvhighlights":  # QVHighlights' official MR part and R1/R5/mIoU
         windows_only = [{k: v for k, v in p.items() if k != "pred_saliency_scores"} for p in predictions]
         brief = evaluate_qvhighlights(windows_only, ground_truth)["brief"]
-        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}
-    return evaluate_moment_retrieval(predictions, ground_truth)
+        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}, None
+    return evaluate_moment_retrieval(predictions, ground_truth), None
 
 
-def per_video_highlight_scores(
+def highlight_metrics_and_per_video_scores(
     dataset: str, predictions: list[dict], references: list[dict]
-) -> dict[str, dict[str, float]] | None:
-    """``{domain: {qid: percent}}``: each eval video's own score (TVSum top-5 AP, YouTube Highlights AP),
-    on exactly the videos the run evaluated, the numbers paired tests compare; None for moment datasets."""
+) -> tuple[dict, dict[str, dict[str, float]]]:
+    """TVSum / YouTube Highlights: the headline and per-domain metrics, and each video's score."""
     from ..metrics import evaluate_tvsum, evaluate_youtube_highlights
 
-    evaluator = dataset_spec(dataset).evaluator
-    if evaluator not in ("tvsum", "youtube_highlights"):
-        return None
-    evaluate = evaluate_tvsum if evaluator == "tvsum" else evaluate_youtube_highlights
-    scores = evaluate(predictions, references, per_video=True)["per_video"]
+    spec = dataset_spec(dataset)
+    evaluate = evaluate_tvsum if spec.evaluator == "tvsum" else evaluate_youtube_highlights
+    scores = evaluate(predictions, references, per_video=True)
+    headline = spec.headline_metric
+    metrics = {headline: scores[headline], **{f"{headline}/{d}": v for d, v in scores["per_domain"].items()}}
     by_domain: dict[str, dict[str, float]] = {}
     for reference in references:
         qid = str(reference["qid"])
-        by_domain.setdefault(reference["domain"], {})[qid] = scores[qid]
-    return by_domain
+        by_domain.setdefault(reference["domain"], {})[qid] = scores["per_video"][qid]
+    return metrics, by_domain
 
 
 def reference_rows_for(predictions: list[dict], annotations_path: str) -> list[dict]:

@@ -35,7 +35,7 @@ from .arguments import (
 )
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
-from .evaluation import compute_metrics, per_video_highlight_scores, run_evaluation, write_jsonl
+from .evaluation import metrics_and_per_video_scores, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState, csv_log_path
 
 
@@ -284,11 +284,12 @@ def evaluate_epoch(
     predictions, references = run_evaluation(model, eval_loader, accelerator, args)
     metrics = {}
     if accelerator.is_main_process:
-        metrics = compute_metrics(args.dataset, predictions, references, args.eval_annotations)
+        metrics, per_video = metrics_and_per_video_scores(
+            args.dataset, predictions, references, args.eval_annotations
+        )
         folder = Path(args.output_dir) / "eval"
         write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
         atomic_write_json(folder / f"epoch_{state.epoch:03d}_metrics.json", metrics, indent=2)
-        per_video = per_video_highlight_scores(args.dataset, predictions, references)
         if per_video is not None:
             atomic_write_json(folder / f"epoch_{state.epoch:03d}_per_video.json", per_video, indent=1)
     metrics = broadcast_object(metrics)
