@@ -152,6 +152,45 @@ def test_paired_tests_match_their_definitions():
     assert test["wilcoxon_p"] == pytest.approx(extreme, rel=1e-9)
 
 
+def test_paired_tests_of_equal_shifted_and_too_few_pairs():
+    a = {(0, f"v{i}"): 50.0 + i for i in range(6)}
+    same = paired_test(a, dict(a))
+    assert (same["t_p"], same["wilcoxon_p"], same["difference"]) == (1.0, 1.0, 0.0)
+    shifted = paired_test(a, {k: v - 2.0 for k, v in a.items()})  # no spread: t is infinite
+    assert shifted["t_p"] == 0.0 and shifted["difference"] == pytest.approx(2.0)
+    assert shifted["wilcoxon_p"] == pytest.approx(2 / 2**6)  # exact: only all-positive or all-negative
+    assert paired_test(a, {(0, "v0"): 1.0}) is None
+
+
+def test_a_variant_with_too_few_pairs_gets_a_row_and_stays_out_of_the_family():
+    def run(variant, per_video):
+        return {"variant": variant, "seed": 0, "tag": "", "joint": False, "per_video": per_video}
+
+    videos = {f"v{i}": 60.0 + i for i in range(8)}
+    runs = [
+        run("full", videos),
+        run("cross_attention", {q: v - 1 - 0.1 * (i % 3) for i, (q, v) in enumerate(videos.items())}),
+        run("no_temporal_diffusion", {"v0": 1.0}),
+    ]
+    from transformers_rdmf.training.significance import significance_lines
+
+    lines = significance_lines(runs, "full", ["full", "cross_attention", "no_temporal_diffusion"])
+    assert lines[0].endswith("Holm p (of 1) |")
+    assert lines[2].startswith(
+        "| no_temporal_diffusion | fewer than 2 shared (seed, video) pairs: not tested"
+    )
+    assert lines[3].startswith("| cross_attention | 8 (1 seed) |")
+
+
+def test_the_last_per_video_file_is_the_latest_epoch_by_number(tmp_path):
+    (tmp_path / "eval").mkdir()
+    for epoch in (2, 999, 1000):  # by name, epoch_999 would sort after epoch_1000
+        path = tmp_path / "eval" / f"epoch_{epoch:03d}_per_video.json"
+        path.write_text(json.dumps({"GA": {"v": float(epoch)}}))
+    assert last_per_video_scores(tmp_path) == {"GA": {"v": 1000.0}}
+    assert last_per_video_scores(tmp_path / "nowhere") == {}
+
+
 def test_holm_adjustment_by_hand():
     # sorted 0.01 < 0.02 < 0.04 < 0.30: times 4, 3, 2, 1 = 0.04, 0.06, 0.08, 0.30, kept non-decreasing
     assert holm_adjusted([0.04, 0.30, 0.01, 0.02]) == pytest.approx([0.08, 0.30, 0.04, 0.06])
@@ -304,3 +343,9 @@ def test_recipe_tags_are_tested_against_the_untagged_full_model_and_ablations_wi
     assert "full worse" in rows["full"][0][7] and float(rows["full (margin)"][0][4]) == pytest.approx(
         1.0, abs=0.1
     )
+    # the Holm column adjusts the larger p of each row over the table's family of two
+    header = [line for line in tables[0].splitlines() if line.startswith("| full vs")][0]
+    assert header.rstrip(" |").endswith("Holm p (of 2)")
+    larger = [max(float(row[5]), float(row[6])) for row in rows["full"]]
+    assert [float(row[8]) for row in rows["full"]] == pytest.approx(holm_adjusted(larger), rel=1e-2)
+    assert holm_adjusted(larger) != pytest.approx(larger)  # a family of two changes something

@@ -236,3 +236,36 @@ def test_the_report_is_written_between_its_markers_and_bad_markers_are_refused(
     assert stopped.value.code == 2 and document.read_text() == "no markers here\n"
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{document}: expected one '<!-- report: cv begin -->' line" in error
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ('{"full/GA/0": {"variant": "full"', "not JSON (Expecting ',' delimiter, line 1)"),
+        ("[1, 2]", "expected an object of runs {key: run}, found list"),
+        (
+            '{"full/GA/0": {"dataset": "tvsum", "variant": "full", "domain": "GA", "seed": 0}}',
+            "run 'full/GA/0' lacks curve, seconds, best, final",
+        ),
+    ],
+)
+def test_a_malformed_results_file_is_refused_in_one_line(
+    script, tmp_path, monkeypatch, capsys, content, expected
+):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path)])
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    error = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and error[-1].endswith(f"error: {path}: {expected}")
+
+
+def test_into_without_report_is_refused_before_any_training(script, tmp_path, monkeypatch, capsys):
+    argv = ["run_highlight_results.py", "--data_root", str(tmp_path), "--into", "d.md", "--section", "cv"]
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setattr(script, "run_sweep", lambda args: pytest.fail("a sweep started"))
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("they need --report RESULTS_JSON")

@@ -114,6 +114,8 @@ def main() -> None:
         "'<!-- report: SECTION end -->' in DOC",
     )
     args = parser.parse_args()
+    if not args.report and (args.into or args.section):
+        parser.error("--into and --section write a report: they need --report RESULTS_JSON")
     if args.report:
         if (args.into is None) != (args.section is None):
             parser.error("--into DOC and --section NAME go together")

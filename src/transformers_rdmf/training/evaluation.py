@@ -14,9 +14,7 @@ from ..atomic import atomic_write_json, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
 from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
 from ..errors import run_command, wants_debug
-from ..feature_manifest import (
-    read_model_feature_signatures,
-)
+from ..feature_manifest import read_model_feature_signatures
 from ..post_processing import post_process_moment_retrieval
 from .arguments import (
     RDMFTrainingArguments,

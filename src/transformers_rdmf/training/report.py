@@ -36,12 +36,31 @@ PROTOCOLS = (
 )
 
 
+# What every run of a results file holds (`sweep.scored_run`), the fields the tables read.
+RUN_FIELDS = ("dataset", "variant", "domain", "seed", "curve", "seconds", "best", "final")
+
+
 def load_results(paths: Sequence[str | Path], seeds: Sequence[int] | None = None) -> list[dict]:
     """The runs of several results files, merged (a later file's run replaces an earlier one of its key)."""
     merged: dict[str, dict] = {}
     for path in paths:
-        merged.update(json.loads(Path(path).read_text()))
+        merged.update(read_results_file(Path(path)))
     return [run for run in merged.values() if seeds is None or run["seed"] in seeds]
+
+
+def read_results_file(path: Path) -> dict[str, dict]:
+    """``{key: run}`` of one results file; `ValueError` naming the file and the key on a malformed one."""
+    try:
+        runs = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(runs, dict):
+        raise ValueError(f"{path}: expected an object of runs {{key: run}}, found {type(runs).__name__}")
+    for key, run in runs.items():
+        missing = [field for field in RUN_FIELDS if not isinstance(run, dict) or field not in run]
+        if missing:
+            raise ValueError(f"{path}: run {key!r} lacks {', '.join(missing)}")
+    return runs
 
 
 def gathered_cv(runs: list[dict]) -> list[dict]:
@@ -123,8 +142,10 @@ def selection_baseline_row(
     root = Path(data_root or run.get("data_root") or "")
     if not (root / "splits.json").is_file() and not (root / "tvsum_val_release.jsonl").is_file():
         return None
+    from .sweep import is_cross_validated
+
     evaluations = evaluations_of(run)
-    cv = bool(run.get("cv_folds"))
+    cv = is_cross_validated(run)
     values = {
         domain: expected_best_of_random(
             selection_groups(run["dataset"], root, domain, cv), evaluations, repeats, seed
@@ -242,7 +263,7 @@ def highlight_report(
 ) -> str:
     """The markdown report of results files: one table per protocol (the selection baseline under the
     best-val one), paired tests of the ablations against the full model, and optionally the spread plot."""
-    from .sweep import VARIANTS, label_of, with_fold_selection
+    from .sweep import VARIANTS, is_cross_validated, label_of, with_fold_selection
 
     runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds)))
     if not runs:
@@ -263,7 +284,7 @@ def highlight_report(
             settings = {}
             for label in labels:
                 chosen = [r for r in runs if label_of(r) == label]
-                settings.setdefault((evaluations_of(chosen[0]), bool(chosen[0].get("cv_folds"))), chosen)
+                settings.setdefault((evaluations_of(chosen[0]), is_cross_validated(chosen[0])), chosen)
             for chosen in settings.values():
                 row = selection_baseline_row(chosen, domains, baseline_repeats, baseline_seed, data_root)
                 if row:

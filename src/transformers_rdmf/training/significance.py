@@ -36,7 +36,6 @@ def paired_test(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
         return None
     x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
     difference = x - y
-    t = stats.ttest_rel(x, y) if difference.any() else None
     w = stats.wilcoxon(x, y) if np.count_nonzero(difference) else None
     return {
         "pairs": len(keys),
@@ -44,9 +43,21 @@ def paired_test(a: dict[tuple, float], b: dict[tuple, float]) -> dict | None:
         "mean_a": float(x.mean()),
         "mean_b": float(y.mean()),
         "difference": float(difference.mean()),
-        "t_p": 1.0 if t is None else float(t.pvalue),
+        "t_p": paired_t_p(difference),
         "wilcoxon_p": 1.0 if w is None else float(w.pvalue),
     }
+
+
+def paired_t_p(difference: np.ndarray) -> float:
+    """The paired t-test's two-sided p on ``difference`` (shape ``(pairs,)``): 1 when every pair is equal,
+    0 when every pair differs by the same non-zero amount (no spread: t is infinite)."""
+    from scipy import stats
+
+    if not difference.any():
+        return 1.0
+    if np.ptp(difference) == 0:
+        return 0.0
+    return float(stats.ttest_1samp(difference, 0.0).pvalue)
 
 
 def holm_adjusted(p_values: Sequence[float]) -> list[float]:
@@ -64,17 +75,26 @@ def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> l
     """A markdown table: each label against ``reference`` on the same (seed, video) pairs.
 
     The verdict needs both tests below 0.05. The last column adjusts the larger of the two p-values for
-    the family of comparisons in the table (Holm): a reader asking "does any ablation differ" reads it.
+    the family of every comparison in the table, ablations and recipes alike (Holm): a reader asking
+    "does any of these differ" reads it. A label sharing fewer than two pairs with ``reference`` gets a
+    row that says so and stays out of the family.
     """
     base = paired_scores(runs, reference)
-    tests = [(label, paired_test(base, paired_scores(runs, label))) for label in labels if label != reference]
-    tests = [(label, test) for label, test in tests if test is not None]
-    if not tests:
+    tested = [
+        (label, paired_test(base, paired_scores(runs, label))) for label in labels if label != reference
+    ]
+    tests = [(label, test) for label, test in tested if test is not None]
+    if not tested:
         return []
     family = holm_adjusted([max(test["t_p"], test["wilcoxon_p"]) for _, test in tests])
     lines = [
         f"| {reference} vs | pairs (seeds x videos) | {reference} | other | difference | t-test p | Wilcoxon p | at p < 0.05 | Holm p (of {len(tests)}) |",
         "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {label} | fewer than 2 shared (seed, video) pairs: not tested | | | | | | | |"
+        for label, test in tested
+        if test is None
     ]
     for (label, test), holm in zip(tests, family):
         both = max(test["t_p"], test["wilcoxon_p"]) < 0.05
@@ -90,15 +110,14 @@ def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str
     """``(reference, others)`` for the paired tests: each full model against its ablations under the same
     setting (CV or not, joint or not, recipe tag), and the untagged full model also against the full
     model of every other recipe tag (a loss or an option tried on top of it: ``--tag``)."""
-    from .sweep import label_of
+    from .sweep import is_cross_validated, label_of
 
     first = {}
     for run in runs:
         first.setdefault(label_of(run), run)
 
-    def setting(label: str) -> tuple:
-        run = first[label]
-        return bool(run.get("cv_folds") or run.get("cv_fold") is not None), bool(run.get("joint"))
+    def setting(label: str) -> tuple[bool, bool]:
+        return is_cross_validated(first[label]), bool(first[label].get("joint"))
 
     out = []
     for reference in labels:

@@ -103,8 +103,9 @@ def last_per_video_scores(output_dir: Path) -> dict[str, dict[str, float]]:
     """``{domain: {qid: score}}`` of the run's last evaluation, as the run wrote it
     (``eval/epoch_*_per_video.json``: each eval video's top-5 AP or AP, on exactly the videos it
     evaluated), the numbers paired tests compare; empty when the run wrote none."""
-    files = sorted((output_dir / "eval").glob("epoch_*_per_video.json"))
-    return json.loads(files[-1].read_text()) if files else {}
+    files = (output_dir / "eval").glob("epoch_*_per_video.json")
+    last = max(files, key=lambda path: int(path.name.split("_")[1]), default=None)
+    return {} if last is None else json.loads(last.read_text())
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
@@ -213,9 +214,14 @@ def folds_of(run: dict, results: list[dict]) -> list[dict]:
     ]
 
 
+def is_cross_validated(run: dict) -> bool:
+    """Whether a run (one fold: ``cv_fold``) or a gathered row (``cv_folds``) is TVSum cross-validation."""
+    return run.get("cv_fold") is not None or bool(run.get("cv_folds"))
+
+
 def label_of(run: dict) -> str:
     names = [name for name in ("joint" if run.get("joint") else "", run.get("tag", "")) if name]
-    if run.get("cv_fold") is not None or run.get("cv_folds"):
+    if is_cross_validated(run):
         names.insert(0, "CV")
     return run["variant"] + (f" ({', '.join(names)})" if names else "")
 
