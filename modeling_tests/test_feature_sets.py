@@ -23,7 +23,7 @@ from transformers_rdmf.feature_manifest import (
     check_feature_set,
 )
 from transformers_rdmf.training import RDMFTrainingArguments
-from transformers_rdmf.training.data import _OPEN_SETS, build_dataset, build_loader
+from transformers_rdmf.training.data import build_dataset, build_loader
 
 from .test_training import TINY
 
@@ -236,7 +236,6 @@ def test_a_missing_or_repeated_id_is_named(feature_set, tmp_path):
 def test_a_set_that_disagrees_with_the_checkpoint_is_refused_naming_both(
     layout, feature_set, tmp_path, capsys
 ):
-    _OPEN_SETS.clear()
     args = run_arguments(layout, tmp_path, feature_set=str(feature_set))
     trained_on = {"video_streams": [{"stream": "clip", "clip_length": 1.0}, None], "text": None}
     with pytest.raises(
@@ -389,7 +388,6 @@ def test_convert_features_refuses_bad_input_in_one_line_and_writes_nothing(
 
 
 def test_a_set_without_clip_lengths_is_read_as_folders_without_manifests_are(layout, tmp_path):
-    _OPEN_SETS.clear()
     argv = ["convert-features", "--layout", "moment_detr", "--out", str(tmp_path / "plain")]
     argv += ["--video-dirs", *map(str, layout.video_feature_dirs), "--text-dir", str(layout.text_feature_dir)]
     assert rdmf_main(argv) == 0
@@ -430,3 +428,22 @@ def test_youtube_highlights_from_its_set_equals_its_folders(shared_data, tmp_pat
         a, _ = folders.read(vid, rows)
         b, _ = from_set.read(vid, rows)
         assert np.array_equal(a, b), vid  # the release is float16: held exactly
+
+
+def test_a_set_written_again_at_the_same_path_is_opened_afresh(feature_set, tmp_path):
+    import shutil
+    from types import SimpleNamespace
+
+    from transformers_rdmf.training.data import open_feature_set
+
+    copy = tmp_path / "set"
+    shutil.copytree(feature_set, copy)
+    args = SimpleNamespace(feature_set=str(copy))
+    first = open_feature_set(args)
+    assert open_feature_set(args) is first  # the train and eval splits share one
+    card = copy / "README.md"
+    written = copy / "README.md.partial"
+    written.write_text(card.read_text())
+    written.replace(card)  # written again, as the converter writes: a new file in its place
+    again = open_feature_set(args)
+    assert again is not first and again.manifest == first.manifest

@@ -106,12 +106,17 @@ def checked_clip_length(
 
 
 def open_feature_set(args: RDMFTrainingArguments):
-    """The run's `data.FeatureSet` (opened once per path: the train and eval splits share it)."""
+    """The run's `data.FeatureSet`, opened once per path and card: the train and eval splits share it,
+    and a set written again at the same path (a newer ``README.md``) is opened afresh."""
     from ..data.feature_sets import FeatureSet
 
-    if args.feature_set not in _OPEN_SETS:
-        _OPEN_SETS[args.feature_set] = FeatureSet(args.feature_set)
-    return _OPEN_SETS[args.feature_set]
+    card = Path(args.feature_set) / "README.md"
+    stamp = card.stat() if card.is_file() else None
+    key = (args.feature_set, stamp and (stamp.st_ino, stamp.st_mtime_ns, stamp.st_size))
+    if key not in _OPEN_SETS:
+        _OPEN_SETS.clear()  # keeps only the latest: a run reads one set
+        _OPEN_SETS[key] = FeatureSet(args.feature_set)
+    return _OPEN_SETS[key]
 
 
 _OPEN_SETS: dict = {}
