@@ -94,17 +94,3 @@ class TrainerState:
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             setattr(self, key, value)
-
-
-def per_video_scores_path(output_dir: str | Path, epoch: int) -> Path:
-    """Where a highlight run writes epoch ``epoch``'s per-video scores (`evaluation.metrics_and_per_video_scores`)."""
-    return Path(output_dir) / "eval" / f"epoch_{epoch:03d}_per_video.json"
-
-
-def last_per_video_scores(output_dir: Path) -> dict[str, dict[str, float]]:
-    """``{domain: {qid: score}}`` of the run's last evaluation, as the run wrote it
-    (`per_video_scores_path`: each eval video's top-5 AP or AP, on exactly the videos it evaluated),
-    the numbers paired tests compare; empty when the run wrote none."""
-    files = (Path(output_dir) / "eval").glob("epoch_*_per_video.json")
-    last = max(files, key=lambda path: int(path.name.split("_")[1]), default=None)
-    return {} if last is None else json.loads(last.read_text())
