@@ -12,7 +12,8 @@ from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 from transformers_rdmf.training.report import expected_best_of_random, gathered_cv, highlight_report
 from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
 from transformers_rdmf.training.significance import holm_adjusted, paired_test
-from transformers_rdmf.training.sweep import data_arguments, job_key, last_per_video_scores, run_sweep
+from transformers_rdmf.training.sweep import data_arguments, job_key, run_sweep
+from transformers_rdmf.training.tracking import last_per_video_scores, per_video_scores_path
 
 DOMAINS = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
 
@@ -185,8 +186,7 @@ def test_a_variant_with_too_few_pairs_gets_a_row_and_stays_out_of_the_family():
 def test_the_last_per_video_file_is_the_latest_epoch_by_number(tmp_path):
     (tmp_path / "eval").mkdir()
     for epoch in (2, 999, 1000):  # by name, epoch_999 would sort after epoch_1000
-        path = tmp_path / "eval" / f"epoch_{epoch:03d}_per_video.json"
-        path.write_text(json.dumps({"GA": {"v": float(epoch)}}))
+        per_video_scores_path(tmp_path, epoch).write_text(json.dumps({"GA": {"v": float(epoch)}}))
     assert last_per_video_scores(tmp_path) == {"GA": {"v": 1000.0}}
     assert last_per_video_scores(tmp_path / "nowhere") == {}
 
@@ -260,9 +260,10 @@ def test_a_run_records_the_score_of_every_video_it_evaluated(shared_data):
         return original(output_dir)
 
     import transformers_rdmf.training.sweep as sweep
+    import transformers_rdmf.training.tracking as tracking
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sweep, "last_per_video_scores", keep_predictions)
+        patch.setattr(tracking, "last_per_video_scores", keep_predictions)
         (run,) = sweep.run_one(job)
     videos = load_youtube_highlights(root, "val", "dog")
     labels = {row["qid"]: np.array(row["saliency_target"]) for row in videos}

@@ -36,7 +36,7 @@ from .arguments import (
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
 from .evaluation import metrics_and_per_video_scores, run_evaluation, write_jsonl
-from .tracking import CSVTracker, TrainerState, csv_log_path
+from .tracking import CSVTracker, TrainerState, csv_log_path, per_video_scores_path
 
 
 def build_config(args: RDMFTrainingArguments) -> RDMFConfig:
@@ -291,7 +291,7 @@ def evaluate_epoch(
         write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
         atomic_write_json(folder / f"epoch_{state.epoch:03d}_metrics.json", metrics, indent=2)
         if per_video is not None:
-            atomic_write_json(folder / f"epoch_{state.epoch:03d}_per_video.json", per_video, indent=1)
+            atomic_write_json(per_video_scores_path(args.output_dir, state.epoch), per_video, indent=1)
     metrics = broadcast_object(metrics)
     if metric_name not in metrics:
         raise ValueError(f"--early_stopping_metric {metric_name!r} is not among {sorted(metrics)}")

@@ -56,6 +56,7 @@ def run_one(job: dict) -> list[dict]:
     import torch
 
     from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train  # patchable in tests
+    from transformers_rdmf.training.tracking import last_per_video_scores
 
     torch.set_num_threads(job["threads"])
     with tempfile.TemporaryDirectory() as work:
@@ -97,15 +98,6 @@ def run_one(job: dict) -> list[dict]:
         }
         for domain in domains_of(job["dataset"])
     ]
-
-
-def last_per_video_scores(output_dir: Path) -> dict[str, dict[str, float]]:
-    """``{domain: {qid: score}}`` of the run's last evaluation, as the run wrote it
-    (``eval/epoch_*_per_video.json``: each eval video's top-5 AP or AP, on exactly the videos it
-    evaluated), the numbers paired tests compare; empty when the run wrote none."""
-    files = (output_dir / "eval").glob("epoch_*_per_video.json")
-    last = max(files, key=lambda path: int(path.name.split("_")[1]), default=None)
-    return {} if last is None else json.loads(last.read_text())
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:

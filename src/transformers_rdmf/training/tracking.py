@@ -1,4 +1,5 @@
-"""The CSV tracker (``logs/metrics.csv``) and the progress state saved with every checkpoint.
+"""The CSV tracker (``logs/metrics.csv``), each evaluation's per-video scores file
+(``eval/epoch_NNN_per_video.json``) and the progress state saved with every checkpoint.
 
 Every training-state checkpoint keeps a copy of the log as it stood when the checkpoint was written
 (`snapshot_csv_log`); a run resumed from that checkpoint starts from the copy, so the rows the interrupted
@@ -25,6 +26,20 @@ LOG_HEADER = "step,name,value\n"
 def csv_log_path(output_dir: str | Path) -> Path:
     """Where a run's CSV log lives."""
     return Path(output_dir) / "logs" / LOG_FILE
+
+
+def per_video_scores_path(output_dir: str | Path, epoch: int) -> Path:
+    """Where a run writes each eval video's score at an epoch's evaluation: ``{domain: {qid: score}}``."""
+    return Path(output_dir) / "eval" / f"epoch_{epoch:03d}_per_video.json"
+
+
+def last_per_video_scores(output_dir: str | Path) -> dict[str, dict[str, float]]:
+    """``{domain: {qid: score}}`` of the run's last evaluation (the latest epoch by number, not by name),
+    each eval video's top-5 AP or AP on exactly the videos it evaluated, the numbers paired tests
+    compare; empty when the run wrote none."""
+    files = per_video_scores_path(output_dir, 0).parent.glob("epoch_*_per_video.json")
+    last = max(files, key=lambda path: int(path.name.split("_")[1]), default=None)
+    return {} if last is None else json.loads(last.read_text())
 
 
 def snapshot_csv_log(output_dir: str | Path, checkpoint: str | Path) -> None:
