@@ -170,6 +170,8 @@ BAD_NUMBERS = {
     "--nms -1": (["--nms", "-1"], "--nms: expected an IoU threshold in [0, 1]"),
     "--top-k 100000": (["--top-k", "100000"], "--top-k 100000: the model proposes 10 moments per pass"),
     "--top-k 0": (["--top-k", "0"], "--top-k: expected a positive integer, got 0"),
+    "--clip-length nan": (["--clip-length", "nan"], "--clip-length: expected a positive number of seconds, got nan"),
+    "--window-clips 0": (["--window-clips", "0"], "--window-clips: expected a positive integer, got 0"),
 }  # fmt: skip
 
 
@@ -506,6 +508,8 @@ def test_every_training_number_is_range_checked(case, synthetic, tmp_path, capsy
         (["--clip-length", "0"], "--clip-length: expected a positive number of seconds, got 0.0"),
         (["--frames-per-clip", "0"], "--frames-per-clip: expected a positive integer, got 0"),
         (["--batch-size", "-2"], "--batch-size: expected a positive integer, got -2"),
+        (["--decode-threads", "0"], "--decode-threads: expected a positive integer, got 0"),
+        (["--clip-length", "inf"], "--clip-length: expected a positive number of seconds, got inf"),
     ],
 )
 def test_extraction_numbers_are_range_checked(extra, expect, shared_data, tmp_path, capsys):

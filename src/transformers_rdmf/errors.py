@@ -8,6 +8,7 @@ traceback. ``--debug`` shows the traceback of a usage error too. Standard librar
 imports no torch).
 """
 
+import math
 import sys
 import traceback
 import warnings
@@ -61,6 +62,18 @@ def run_command(prog: str, work: Callable[[], int | None], debug: bool = False) 
         print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
         return 2
     return 0 if status is None else status
+
+
+def require_positive_integer(name: str, value: int) -> None:
+    """Refuse a count below 1, naming the flag or argument ``name``."""
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+
+
+def require_positive_seconds(name: str, value: float) -> None:
+    """Refuse a duration that is not a finite number above 0 (NaN, inf, 0, negative)."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive number of seconds, got {value}")
 
 
 def wants_debug(argv: list[str] | None) -> bool:

@@ -2,7 +2,6 @@
 
 import argparse
 import datetime
-import math
 import os
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..atomic import check_output_paths
+from ..errors import require_positive_integer, require_positive_seconds
 
 
 def add_extract_features_parser(commands) -> None:
@@ -77,10 +77,8 @@ def run_extract_features(args: argparse.Namespace) -> int:
         )
     numbers = [("--batch-size", args.batch_size), ("--frames-per-clip", args.frames_per_clip)]
     for flag, value in [*numbers, ("--decode-threads", args.decode_threads)]:
-        if value < 1:
-            raise ValueError(f"{flag}: expected a positive integer, got {value}")
-    if not (math.isfinite(args.clip_length) and args.clip_length > 0):
-        raise ValueError(f"--clip-length: expected a positive number of seconds, got {args.clip_length}")
+        require_positive_integer(flag, value)
+    require_positive_seconds("--clip-length", args.clip_length)
     videos = args.videos[0] if len(args.videos) == 1 else args.videos
     if args.queries is not None and not Path(args.queries).is_file():
         raise FileNotFoundError(f"--queries: no file at {args.queries}")

@@ -15,6 +15,7 @@ import torch
 from ..atomic import atomic_write, atomic_write_json, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
 from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
+from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import check_feature_folders, read_model_feature_signatures
 from ..long_video import embed_video_file, predict_long_video
 from ..post_processing import post_process_highlights, post_process_moment_retrieval, top_clips
@@ -183,15 +184,14 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
                 read_frame_timestamps(args.video)  # fails fast, before the model loads
     if args.gt is not None and not 0 <= args.gt[0] < args.gt[1]:
         raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
-    if args.top_k is not None and args.top_k < 1:
-        raise ValueError(f"--top-k: expected a positive integer, got {args.top_k}")
-    if args.window_clips < 1:
-        raise ValueError(f"--window-clips: expected a positive integer, got {args.window_clips}")
+    if args.top_k is not None:
+        require_positive_integer("--top-k", args.top_k)
+    require_positive_integer("--window-clips", args.window_clips)
     if not 0 <= args.nms <= 1:
         raise ValueError(f"--nms: expected an IoU threshold in [0, 1] (1 keeps every moment), got {args.nms}")
     for flag, value in (("--clip-length", args.clip_length), ("--duration", args.duration)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{flag}: expected a positive number of seconds, got {value}")
+        if value is not None:
+            require_positive_seconds(flag, value)
     if args.video is not None and (args.clip_length is not None or args.duration is not None):
         raise ValueError(
             "--clip-length, --duration: they describe --features; a --video's come from the file"

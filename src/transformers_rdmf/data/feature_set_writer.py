@@ -18,7 +18,6 @@ Arrays are stored as read (not normalised: the readers normalise, as they do for
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import read_manifest
 from .feature_sets import CARD_KEY, FEATURE_SET_FORMAT, TEXT_STREAM
 from .features import FeatureError, FeatureStream, TextFeatureReader
@@ -131,8 +131,8 @@ def source_streams(
     clip_length: float | None = None,
 ) -> list[SourceStream]:
     """The streams of a feature folder in ``layout`` (see the module docstring)."""
-    if clip_length is not None and not (math.isfinite(clip_length) and clip_length > 0):
-        raise ValueError(f"--clip-length: expected a positive number of seconds, got {clip_length}")
+    if clip_length is not None:
+        require_positive_seconds("--clip-length", clip_length)
     if layout == "moment_detr":
         if not video_dirs:
             raise ValueError("--video-dirs: the moment_detr layout needs at least one video feature folder")
@@ -168,8 +168,7 @@ def write_feature_set(
 
     if dtype not in DTYPES:
         raise ValueError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
-    if shard_rows < 1:
-        raise ValueError(f"--shard-rows: expected a positive integer, got {shard_rows}")
+    require_positive_integer("--shard-rows", shard_rows)
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -15,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_json
+from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import MANIFEST_NAME, FeatureManifestError
 from .decoding import DecodeAhead, PlannedVideo, clip_plan
 from .encoders import VIDEO_EXTENSIONS, VideoEncoder
@@ -145,12 +145,9 @@ def _check_arguments(encoders, clip_length, frames_per_clip, batch_size, mixed_p
         raise ValueError("encoders: give at least one backbone")
     if len({e.name for e in encoders}) != len(encoders):
         raise ValueError(f"encoders: stream names must differ, got {[e.name for e in encoders]}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    if not (math.isfinite(clip_length) and clip_length > 0):
-        raise ValueError(f"clip_length: expected a positive number of seconds, got {clip_length}")
-    if frames_per_clip < 1:
-        raise ValueError(f"frames_per_clip: expected a positive integer, got {frames_per_clip}")
+    require_positive_integer("batch_size", batch_size)
+    require_positive_seconds("clip_length", clip_length)
+    require_positive_integer("frames_per_clip", frames_per_clip)
     if mixed_precision not in PRECISIONS:
         raise ValueError(f"mixed_precision: expected one of {', '.join(PRECISIONS)}, got {mixed_precision!r}")
 
