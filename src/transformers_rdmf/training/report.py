@@ -65,8 +65,9 @@ def read_results_file(path: Path) -> dict[str, dict]:
 
 def gathered_cv(runs: list[dict]) -> list[dict]:
     """TVSum cross-validation runs gathered per (label, seed, domain): the mean of each protocol over the
-    five test videos, their ``per_video`` scores joined and the curves kept (``curves``). Groups missing a
-    fold are left out; other runs pass through unchanged."""
+    five test videos, their ``per_video`` scores joined and the curves kept (``curves``). A protocol some
+    fold lacks (train-fold selection whose inner runs are not all done) is left out of the group; groups
+    missing a fold are left out; other runs pass through unchanged."""
     from .sweep import label_of
 
     plain = [run for run in runs if run.get("cv_fold") is None]
@@ -78,7 +79,8 @@ def gathered_cv(runs: list[dict]) -> list[dict]:
         if len({run["cv_fold"] for run in folds}) != CV_FOLDS:
             continue
         folds = sorted(folds, key=lambda run: run["cv_fold"])
-        merged = {k: v for k, v in folds[0].items() if k not in ("cv_fold", "curve", "per_video")}
+        scores = [protocol for protocol, _ in PROTOCOLS]  # a mean over all five folds, or absent
+        merged = {k: v for k, v in folds[0].items() if k not in ("cv_fold", "curve", "per_video", *scores)}
         merged["cv_folds"] = CV_FOLDS
         merged["curves"] = [run["curve"] for run in folds]
         for protocol, _ in PROTOCOLS:
