@@ -36,7 +36,7 @@ from .arguments import (
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
 from .evaluation import metrics_and_per_video_scores, run_evaluation, write_jsonl
-from .tracking import CSVTracker, TrainerState, csv_log_path, per_video_scores_path
+from .tracking import CSVTracker, TrainerState, csv_log_path, epoch_eval_path, per_video_scores_path
 
 
 def build_config(args: RDMFTrainingArguments) -> RDMFConfig:
@@ -287,9 +287,8 @@ def evaluate_epoch(
         metrics, per_video = metrics_and_per_video_scores(
             args.dataset, predictions, references, args.eval_annotations
         )
-        folder = Path(args.output_dir) / "eval"
-        write_jsonl(folder / f"epoch_{state.epoch:03d}_preds.jsonl", predictions)
-        atomic_write_json(folder / f"epoch_{state.epoch:03d}_metrics.json", metrics, indent=2)
+        write_jsonl(epoch_eval_path(args.output_dir, state.epoch, "preds.jsonl"), predictions)
+        atomic_write_json(epoch_eval_path(args.output_dir, state.epoch, "metrics.json"), metrics, indent=2)
         if per_video is not None:
             atomic_write_json(per_video_scores_path(args.output_dir, state.epoch), per_video, indent=1)
     metrics = broadcast_object(metrics)

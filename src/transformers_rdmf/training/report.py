@@ -34,6 +34,7 @@ PROTOCOLS = (
     ("fold", "epoch chosen on held-out train videos (never looks at the test or val videos)"),
     ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report: the val video chooses the epoch)"),
 )
+PROTOCOL_KEYS = tuple(protocol for protocol, _ in PROTOCOLS)
 
 
 # What every run of a results file holds (`sweep.scored_run`), the fields the tables read.
@@ -79,11 +80,12 @@ def gathered_cv(runs: list[dict]) -> list[dict]:
         if len({run["cv_fold"] for run in folds}) != CV_FOLDS:
             continue
         folds = sorted(folds, key=lambda run: run["cv_fold"])
-        scores = [protocol for protocol, _ in PROTOCOLS]  # a mean over all five folds, or absent
-        merged = {k: v for k, v in folds[0].items() if k not in ("cv_fold", "curve", "per_video", *scores)}
+        merged = {
+            k: v for k, v in folds[0].items() if k not in ("cv_fold", "curve", "per_video", *PROTOCOL_KEYS)
+        }
         merged["cv_folds"] = CV_FOLDS
         merged["curves"] = [run["curve"] for run in folds]
-        for protocol, _ in PROTOCOLS:
+        for protocol in PROTOCOL_KEYS:  # a mean over all five folds, or absent
             if all(protocol in run for run in folds):
                 merged[protocol] = statistics.mean(run[protocol] for run in folds)
         if all("per_video" in run for run in folds):

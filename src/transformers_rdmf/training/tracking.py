@@ -28,16 +28,26 @@ def csv_log_path(output_dir: str | Path) -> Path:
     return Path(output_dir) / "logs" / LOG_FILE
 
 
+EVAL_DIR = "eval"
+PER_VIDEO_SUFFIX = "per_video.json"
+
+
+def epoch_eval_path(output_dir: str | Path, epoch: int, suffix: str) -> Path:
+    """``<output_dir>/eval/epoch_NNN_<suffix>``: one file an epoch's evaluation writes (``preds.jsonl``,
+    ``metrics.json``, ``per_video.json``)."""
+    return Path(output_dir) / EVAL_DIR / f"epoch_{epoch:03d}_{suffix}"
+
+
 def per_video_scores_path(output_dir: str | Path, epoch: int) -> Path:
     """Where a run writes each eval video's score at an epoch's evaluation: ``{domain: {qid: score}}``."""
-    return Path(output_dir) / "eval" / f"epoch_{epoch:03d}_per_video.json"
+    return epoch_eval_path(output_dir, epoch, PER_VIDEO_SUFFIX)
 
 
 def last_per_video_scores(output_dir: str | Path) -> dict[str, dict[str, float]]:
     """``{domain: {qid: score}}`` of the run's last evaluation (the latest epoch by number, not by name),
     each eval video's top-5 AP or AP on exactly the videos it evaluated, the numbers paired tests
     compare; empty when the run wrote none."""
-    files = per_video_scores_path(output_dir, 0).parent.glob("epoch_*_per_video.json")
+    files = (Path(output_dir) / EVAL_DIR).glob(f"epoch_*_{PER_VIDEO_SUFFIX}")
     last = max(files, key=lambda path: int(path.name.split("_")[1]), default=None)
     return {} if last is None else json.loads(last.read_text())
 
