@@ -223,18 +223,20 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
     path.write_text(json.dumps(results))
     from transformers_rdmf.training.sweep import with_fold_selection
 
-    selected = with_fold_selection(list(results.values()))  # "fold": the train-fold score, where one exists
+    selected = with_fold_selection(
+        list(results.values())
+    )  # "train_fold": the train-fold score, where one exists
     runs = gathered_cv(selected)
     ga = [r for r in runs if r["variant"] == "full" and r["seed"] == 0 and r["domain"] == "GA"][0]
     folds = [results[job_key(cv_result("full", 0, "GA", f, 0))]["final"] for f in range(CV_FOLDS)]
     assert ga["final"] == pytest.approx(np.mean(folds)) and len(ga["per_video"]) == CV_FOLDS
-    assert "fold" not in ga  # no inner-fold runs: no train-fold score
-    partly = [{**run, "fold": 99.0} if run["cv_fold"] == 0 else run for run in selected]
+    assert "train_fold" not in ga  # no inner-fold runs: no train-fold score
+    partly = [{**run, "train_fold": 99.0} if run["cv_fold"] == 0 else run for run in selected]
     ga = [r for r in gathered_cv(partly) if r["variant"] == "full" and r["seed"] == 0 and r["domain"] == "GA"]
-    assert "fold" not in ga[0]  # one fold's train-fold score is not the category's
-    every = [{**run, "fold": 10.0 * run["cv_fold"]} for run in selected]
+    assert "train_fold" not in ga[0]  # one fold's train-fold score is not the category's
+    every = [{**run, "train_fold": 10.0 * run["cv_fold"]} for run in selected]
     ga = [r for r in gathered_cv(every) if r["variant"] == "full" and r["seed"] == 0 and r["domain"] == "GA"]
-    assert ga[0]["fold"] == pytest.approx(20.0)  # the mean of 0, 10, 20, 30, 40
+    assert ga[0]["train_fold"] == pytest.approx(20.0)  # the mean of 0, 10, 20, 30, 40
     assert not [r for r in runs if r["variant"] == "full" and r["seed"] == 2 and r["domain"] == "VU"]
     text = highlight_report([path])
     line = [row for row in text.splitlines() if row.startswith("| cross_attention (CV, joint)")][-1]

@@ -102,7 +102,7 @@ def test_only_runs_with_folds_get_the_fold_protocol(script):
 
     results = [run("GA"), run("GA", 0, ((1, 9.0), (2, 1.0))), run("BK")]
     runs = {r["domain"]: r for r in script.with_fold_selection(results)}
-    assert runs["GA"]["fold"] == 50.0 and "fold" not in runs["BK"]
+    assert runs["GA"]["train_fold"] == 50.0 and "train_fold" not in runs["BK"]
 
 
 def test_joint_folds_hold_out_a_quarter_of_each_category(script, shared_data, tmp_path):
@@ -184,7 +184,7 @@ def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):
         run("BK", 0, ((1, 0.0), (2, 8.0), (3, 9.0))),
     ]
     runs = {r["domain"]: r for r in script.with_fold_selection(results)}
-    assert runs["GA"]["fold"] == runs["BK"]["fold"] == 60.0
+    assert runs["GA"]["train_fold"] == runs["BK"]["train_fold"] == 60.0
 
 
 def test_tvsum_baselines_oracle_and_folds(script, shared_data, tmp_path):

@@ -6,7 +6,7 @@ One model per category (TVSum) or domain (YouTube Highlights), trained on its tr
 - ``best``: the best val score seen during training (how UMT, QD-DETR and CG-DETR report: the val
   video chooses the epoch);
 - ``final``: the score after the fixed schedule (``--epochs``), which never looks at the val video;
-- with ``--train_folds K``, also ``fold``: K more runs per domain train on folds of the train videos and
+- with ``--train_folds K``, also ``train_fold``: K more runs per domain train on folds of the train videos and
   are evaluated on the held-out ones; the epoch with the best mean held-out score is read on the official
   run's curve (never looks at the val video either).
 

@@ -3,7 +3,7 @@ best-val figure, paired significance tests between variants, and a plot of the p
 
 `highlight_report` is the library function (``scripts/run_highlight_results.py --report`` prints it). What
 it reads are the results files `sweep.run_sweep` writes: one entry per run, with its eval curve, its
-``best`` / ``final`` (and, with train folds, ``fold``) scores and, for runs that wrote predictions, each
+``best`` / ``final`` (and, with train folds, ``train_fold``) scores and, for runs that wrote predictions, each
 eval video's own score (``per_video``).
 
 - **TVSum cross-validation** runs (``cv_fold`` 0-4) are first gathered per (variant, seed, category): the
@@ -31,7 +31,7 @@ from .significance import comparisons, significance_lines
 
 PROTOCOLS = (
     ("final", "fixed schedule (never looks at the test or val videos)"),
-    ("fold", "epoch chosen on held-out train videos (never looks at the test or val videos)"),
+    ("train_fold", "epoch chosen on held-out train videos (never looks at the test or val videos)"),
     ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report: the val video chooses the epoch)"),
 )
 PROTOCOL_KEYS = tuple(protocol for protocol, _ in PROTOCOLS)
@@ -247,7 +247,7 @@ def plot_spread(
             axis.scatter([x] * len(values), values, s=10, color=f"C{index}")
     axis.set_xticks(range(len(domains)), domains)
     axis.set_ylabel("score (per seed)")
-    names = {"final": "fixed schedule", "fold": "epoch chosen on train folds", "best": "best val epoch"}
+    names = {"final": "fixed schedule", "train_fold": "epoch chosen on train folds", "best": "best val epoch"}
     axis.set_title(
         f"{runs[0]['dataset']}: per-category scores of each seed (dots) and their mean, {names[protocol]}"
     )

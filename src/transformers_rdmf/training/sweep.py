@@ -219,12 +219,13 @@ def label_of(run: dict) -> str:
 
 
 def with_fold_selection(results: list[dict]) -> list[dict]:
-    """The official-split runs, each with ``fold`` = its train-fold-selected score when its folds exist."""
+    """The runs that are not inner-fold runs (``fold`` None), each with ``train_fold`` = its
+    train-fold-selected score when its inner-fold runs exist."""
     runs = [{k: v for k, v in r.items() if k != "fold"} for r in results if r.get("fold") is None]
     for run in runs:
         folds = folds_of(run, results)
         if folds:
-            run["fold"] = fold_selected(run, folds)
+            run["train_fold"] = fold_selected(run, folds)
     return runs
 
 
