@@ -103,6 +103,13 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def seed_means(runs: list[dict], protocol: str, num_domains: int) -> dict[int, float]:
+    """``{seed: mean of protocol over domains}`` of one label's runs, for the seeds that have every domain."""
+    seeds = sorted({r["seed"] for r in runs})
+    scores = {seed: [r[protocol] for r in runs if r["seed"] == seed and protocol in r] for seed in seeds}
+    return {seed: statistics.mean(v) for seed, v in scores.items() if len(v) == num_domains}
+
+
 def protocol_table(runs: list[dict], protocol: str, domains: list[str], labels: list[str]) -> list[str]:
     """Markdown rows: per label, mean ± std over seeds per domain, and of the per-seed mean over domains."""
     from .sweep import label_of
@@ -117,11 +124,7 @@ def protocol_table(runs: list[dict], protocol: str, domains: list[str], labels: 
             continue
         seeds = sorted({r["seed"] for r in chosen})
         cells = [mean_std([r[protocol] for r in chosen if r["domain"] == d]) for d in domains]
-        per_seed = [
-            statistics.mean(r[protocol] for r in chosen if r["seed"] == s)
-            for s in seeds
-            if len([r for r in chosen if r["seed"] == s]) == len(domains)
-        ]
+        per_seed = list(seed_means(chosen, protocol, len(domains)).values())
         seconds = statistics.mean(r["seconds"] for r in chosen)
         lines.append(
             f"| {label} | " + " | ".join(cells) + f" | {mean_std(per_seed)} | {len(seeds)} | {seconds:.0f} |"
