@@ -269,3 +269,33 @@ def test_into_without_report_is_refused_before_any_training(script, tmp_path, mo
         script.main()
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("they need --report RESULTS_JSON")
+
+
+def test_the_k_sweep_plot_reads_each_variant_at_its_k_and_each_seed_over_every_domain(tmp_path, monkeypatch):
+    plot = load_script("plot_k_sweep")
+    steps = {v: plot.diffusion_steps_of(v) for v in ("full", "K0", "no_temporal_diffusion", "K5", "K20")}
+    assert steps == {"full": 10, "K0": 0, "no_temporal_diffusion": 0, "K5": 5, "K20": 20}
+    assert plot.diffusion_steps_of("cross_attention") is None
+    domains = ["dog", "gymnastics", "parkour", "skating", "skiing", "surfing"]
+    offset = {"full": 60.0, "K5": 50.0, "no_temporal_diffusion": 40.0, "cross_attention": 90.0}
+    results = {}
+    for variant, seed, tag in [(v, s, "") for v in offset for s in (0, 1)] + [("full", 0, "margin")]:
+        for index, domain in enumerate(domains):
+            if (variant, seed, domain) == ("K5", 1, "surfing"):
+                continue  # a seed missing a domain has no mean
+            final = offset[variant] + seed + index + (20.0 if tag else 0.0)
+            results[f"{variant} {tag}/{domain}/{seed}"] = {
+                "dataset": "youtube_highlights", "variant": variant, "domain": domain, "seed": seed,
+                "tag": tag, "overrides": {}, "fold": None, "curve": [[2, final]], "seconds": 1.0,
+                "best": final + 5.0, "final": final,
+            }  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    dataset, by_k = plot.scores_by_k([str(path)], "final")
+    assert dataset == "youtube_highlights"
+    assert by_k == {0: {0: 42.5, 1: 43.5}, 5: {0: 52.5}, 10: {0: 62.5, 1: 63.5}}  # 2.5: the mean of 0..5
+    assert plot.scores_by_k([str(path)], "best")[1][10] == {0: 67.5, 1: 68.5}
+    out = tmp_path / "k.png"
+    monkeypatch.setattr(sys, "argv", ["plot_k_sweep.py", "--youtube", str(path), "--out", str(out)])
+    plot.main()
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
