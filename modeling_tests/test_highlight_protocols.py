@@ -223,9 +223,8 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
     path.write_text(json.dumps(results))
     from transformers_rdmf.training.sweep import with_fold_selection
 
-    selected = with_fold_selection(
-        list(results.values())
-    )  # "train_fold": the train-fold score, where one exists
+    # "train_fold": the train-fold score, where one exists
+    selected = with_fold_selection(list(results.values()))
     runs = gathered_cv(selected)
     ga = [r for r in runs if r["variant"] == "full" and r["seed"] == 0 and r["domain"] == "GA"][0]
     folds = [results[job_key(cv_result("full", 0, "GA", f, 0))]["final"] for f in range(CV_FOLDS)]

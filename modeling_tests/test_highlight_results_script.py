@@ -291,10 +291,11 @@ def test_the_k_sweep_plot_reads_each_variant_at_its_k_and_each_seed_over_every_d
             }  # fmt: skip
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
-    dataset, by_k = plot.scores_by_k([str(path)], "final")
+    runs = plot.plain_runs([str(path)])
+    dataset, by_k = plot.scores_by_k(runs, "final")
     assert dataset == "youtube_highlights"
     assert by_k == {0: {0: 42.5, 1: 43.5}, 5: {0: 52.5}, 10: {0: 62.5, 1: 63.5}}  # 2.5: the mean of 0..5
-    assert plot.scores_by_k([str(path)], "best")[1][10] == {0: 67.5, 1: 68.5}
+    assert plot.scores_by_k(runs, "best")[1][10] == {0: 67.5, 1: 68.5}
     out = tmp_path / "k.png"
     monkeypatch.setattr(sys, "argv", ["plot_k_sweep.py", "--youtube", str(path), "--out", str(out)])
     plot.main()

@@ -22,10 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf import RDMFConfig  # noqa: E402
-from transformers_rdmf.training.report import gathered_cv, load_results, seed_means  # noqa: E402
+from transformers_rdmf.training.report import PROTOCOL_SHORT_NAMES, gathered_cv, load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.sweep import VARIANTS, domains_of, headline_of, with_fold_selection  # noqa: E402
 
-SHOWN = {"final": "fixed schedule", "best": "best val epoch (the val video chooses)"}
+SHOWN = ("final", "best")
 
 
 def diffusion_steps_of(variant: str) -> int | None:
@@ -38,10 +38,14 @@ def diffusion_steps_of(variant: str) -> int | None:
     return overrides.get("diffusion_steps", RDMFConfig().diffusion_steps)
 
 
-def scores_by_k(paths: list[str], protocol: str) -> tuple[str, dict[int, dict[int, float]]]:
-    """``(dataset, {K: {seed: score}})`` of the plain-recipe runs of some results files."""
+def plain_runs(paths: list[str]) -> list[dict]:
+    """The plain-recipe runs of some results files (TVSum cross-validation gathered per category)."""
     runs = gathered_cv(with_fold_selection(load_results(paths)))
-    runs = [r for r in runs if not r.get("tag") and not r.get("overrides")]
+    return [r for r in runs if not r.get("tag") and not r.get("overrides")]
+
+
+def scores_by_k(runs: list[dict], protocol: str) -> tuple[str, dict[int, dict[int, float]]]:
+    """``(dataset, {K: {seed: score}})`` of one dataset's plain-recipe runs."""
     dataset = runs[0]["dataset"]
     by_k: dict[int, dict[int, float]] = {}
     for variant in VARIANTS:
@@ -55,14 +59,15 @@ def scores_by_k(paths: list[str], protocol: str) -> tuple[str, dict[int, dict[in
 
 
 def draw_panel(axis, paths: list[str], title: str) -> None:
+    runs = plain_runs(paths)
     for index, protocol in enumerate(SHOWN):
-        dataset, by_k = scores_by_k(paths, protocol)
+        dataset, by_k = scores_by_k(runs, protocol)
         ks = list(by_k)
         means = [statistics.mean(seeds.values()) for seeds in by_k.values()]
         stds = [statistics.stdev(seeds.values()) if len(seeds) > 1 else 0.0 for seeds in by_k.values()]
         face = f"C{index}" if protocol == "final" else "white"
         axis.errorbar(ks, means, yerr=stds, color=f"C{index}", mfc=face, marker="o", ms=7, capsize=4)
-        axis.plot(ks, means, color=f"C{index}", label=SHOWN[protocol])
+        axis.plot(ks, means, color=f"C{index}", label=PROTOCOL_SHORT_NAMES[protocol])
         for k, seeds in by_k.items():
             axis.scatter([k] * len(seeds), list(seeds.values()), s=9, color=f"C{index}", alpha=0.6)
             if protocol == "final":

@@ -35,6 +35,11 @@ PROTOCOLS = (
     ("best", "best val epoch (as UMT/QD-DETR/CG-DETR report: the val video chooses the epoch)"),
 )
 PROTOCOL_KEYS = tuple(protocol for protocol, _ in PROTOCOLS)
+PROTOCOL_SHORT_NAMES = {
+    "final": "fixed schedule",
+    "train_fold": "epoch chosen on train folds",
+    "best": "best val epoch",
+}
 
 
 # What every run of a results file holds (`sweep.scored_run`), the fields the tables read.
@@ -250,9 +255,8 @@ def plot_spread(
             axis.scatter([x] * len(values), values, s=10, color=f"C{index}")
     axis.set_xticks(range(len(domains)), domains)
     axis.set_ylabel("score (per seed)")
-    names = {"final": "fixed schedule", "train_fold": "epoch chosen on train folds", "best": "best val epoch"}
     axis.set_title(
-        f"{runs[0]['dataset']}: per-category scores of each seed (dots) and their mean, {names[protocol]}"
+        f"{runs[0]['dataset']}: per-category scores of each seed (dots) and their mean, {PROTOCOL_SHORT_NAMES[protocol]}"
     )
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
