@@ -105,6 +105,18 @@ def test_only_runs_with_folds_get_the_fold_protocol(script):
     assert runs["GA"]["train_fold"] == 50.0 and "train_fold" not in runs["BK"]
 
 
+def test_a_run_whose_folds_are_not_all_there_gets_no_fold_protocol(script):
+    def run(fold=None, folds=4):
+        return {"variant": "full", "domain": "GA", "seed": 0, "fold": fold, "folds": folds,
+                "curve": [[1, 50.0], [2, 60.0]]}  # fmt: skip
+
+    # a sweep stopped after the first of four inner folds: no epoch is chosen from one fold
+    partial = script.with_fold_selection([run(), run(0)])
+    assert "train_fold" not in partial[0]
+    complete = script.with_fold_selection([run(), *(run(fold) for fold in range(4))])
+    assert complete[0]["train_fold"] == 60.0  # the held-out curves peak at the second evaluation
+
+
 def test_joint_folds_hold_out_a_quarter_of_each_category(script, shared_data, tmp_path):
     root = shared_data / "tvsum"
     train = load_annotations(root / "tvsum_train_release.jsonl", "tvsum")

@@ -218,13 +218,20 @@ def label_of(run: dict) -> str:
     return run["variant"] + (f" ({', '.join(names)})" if names else "")
 
 
+def has_every_fold(folds: list[dict]) -> bool:
+    """Whether ``folds`` holds each of the inner folds its runs were made with (``folds``, their count):
+    a sweep still running, or one interrupted, has only some, and they must not choose an epoch."""
+    wanted = max((fold.get("folds") or 0) for fold in folds)
+    return {fold["fold"] for fold in folds} >= set(range(wanted))
+
+
 def with_fold_selection(results: list[dict]) -> list[dict]:
     """The runs that are not inner-fold runs (``fold`` None), each with ``train_fold`` = its
-    train-fold-selected score when its inner-fold runs exist."""
+    train-fold-selected score when all its inner-fold runs exist."""
     runs = [{k: v for k, v in r.items() if k != "fold"} for r in results if r.get("fold") is None]
     for run in runs:
         folds = folds_of(run, results)
-        if folds:
+        if folds and has_every_fold(folds):
             run["train_fold"] = fold_selected(run, folds)
     return runs
 
