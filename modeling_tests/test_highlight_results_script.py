@@ -250,6 +250,35 @@ def test_the_report_is_written_between_its_markers_and_bad_markers_are_refused(
     assert f"{document}: expected one '<!-- report: cv begin -->' line" in error
 
 
+def test_the_report_keeps_only_the_variants_asked_for(script, tmp_path, monkeypatch, capsys):
+    results = {}
+    for variant, score in (("full", 70.0), ("cross_attention", 60.0)):
+        for seed in range(2):
+            run = {
+                "dataset": "tvsum", "data_root": "/nowhere", "variant": variant, "domain": "GA",
+                "seed": seed, "fold": None, "folds": 0, "tag": "", "joint": False, "seconds": 5.0,
+                "curve": [[1, score + seed]], "best": score + seed, "best_step": 1, "final": score + seed,
+            }  # fmt: skip
+            results[f"{variant}/GA/{seed}"] = run
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results))
+    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path)])
+    script.main()
+    both = capsys.readouterr().out
+    assert "| full | 70.50 ± 0.71 |" in both and "| cross_attention | 60.50 ± 0.71 |" in both
+    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path), "--variants", "full"])
+    script.main()
+    only_full = capsys.readouterr().out
+    assert "| full | 70.50 ± 0.71 |" in only_full and "cross_attention" not in only_full
+    argv = ["run_highlight_results.py", "--report", str(path), "--variants", "no_temporal_diffusion"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith(f"no complete runs in {path} (--variants no_temporal_diffusion)")
+
+
 @pytest.mark.parametrize(
     "content, expected",
     [

@@ -25,6 +25,7 @@ Usage::
         --jobs 2 --results results/tvsum_joint.json
     python scripts/run_highlight_results.py --report results/tvsum_200ep.json   # print the tables
     python scripts/run_highlight_results.py --report results/tvsum.json results/tvsum_ablations.json --seeds 0
+    python scripts/run_highlight_results.py --report results/tvsum_ablations.json --variants full   # one variant
     python scripts/run_highlight_results.py --report results/tvsum_cv_joint_*.json \
         --data_root ../shared/data/tvsum --into docs/results.md --section tvsum-cv   # regenerate the docs
 
@@ -55,7 +56,13 @@ def main() -> None:
     )
     parser.add_argument("--dataset", choices=sorted(HIGHLIGHT_DATASETS), default="tvsum")
     parser.add_argument("--data_root")
-    parser.add_argument("--variants", nargs="+", default=["full"], choices=sorted(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["full"],
+        choices=sorted(VARIANTS),
+        help="the variants to train (default full); with --report, the only ones to print",
+    )
     parser.add_argument("--domains", nargs="+")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=100)
@@ -126,6 +133,7 @@ def main() -> None:
                 plot=args.plot,
                 data_root=args.data_root,
                 into=None if args.into is None else (args.into, args.section),
+                variants=args.variants if "--variants" in sys.argv else None,
             )
         except (OSError, ValueError) as error:
             parser.error(str(error))

@@ -46,12 +46,19 @@ PROTOCOL_SHORT_NAMES = {
 RUN_FIELDS = ("dataset", "variant", "domain", "seed", "curve", "seconds", "best", "final")
 
 
-def load_results(paths: Sequence[str | Path], seeds: Sequence[int] | None = None) -> list[dict]:
-    """The runs of several results files, merged (a later file's run replaces an earlier one of its key)."""
+def load_results(
+    paths: Sequence[str | Path], seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None
+) -> list[dict]:
+    """The runs of several results files, merged (a later file's run replaces an earlier one of its key),
+    only those of ``seeds`` and ``variants`` where given (a variant keeps its tagged recipes)."""
     merged: dict[str, dict] = {}
     for path in paths:
         merged.update(read_results_file(Path(path)))
-    return [run for run in merged.values() if seeds is None or run["seed"] in seeds]
+    return [
+        run
+        for run in merged.values()
+        if (seeds is None or run["seed"] in seeds) and (variants is None or run["variant"] in variants)
+    ]
 
 
 def read_results_file(path: Path) -> dict[str, dict]:
@@ -271,14 +278,17 @@ def highlight_report(
     baseline_repeats: int = 200,
     baseline_seed: int = 0,
     data_root: str | Path | None = None,
+    variants: Sequence[str] | None = None,
 ) -> str:
     """The markdown report of results files: one table per protocol (the selection baseline under the
-    best-val one), paired tests of the ablations against the full model, and optionally the spread plot."""
+    best-val one), paired tests of the ablations against the full model, and optionally the spread plot.
+    ``seeds`` and ``variants`` keep only those runs."""
     from .sweep import VARIANTS, is_cross_validated, label_of, with_fold_selection
 
-    runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds)))
+    runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds, variants)))
     if not runs:
-        raise ValueError(f"no complete runs in {', '.join(map(str, results_paths))} (--seeds {seeds})")
+        paths = ", ".join(map(str, results_paths))
+        raise ValueError(f"no complete runs in {paths}{filters_given(seeds, variants)}")
     dataset = runs[0]["dataset"]
     domains = [d for d in dataset_spec(dataset).domains if any(r["domain"] == d for r in runs)]
     order = sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), label_of(r)))
@@ -318,6 +328,13 @@ def highlight_report(
     if plot is not None:
         plot_spread(runs, "final", domains, labels, plot)
     return "\n".join(out)
+
+
+def filters_given(seeds: Sequence[int] | None, variants: Sequence[str] | None) -> str:
+    """``" (--seeds 0 1, --variants full)"``: a report's filters as its command line gives them, or ``""``."""
+    given = (("seeds", seeds), ("variants", variants))
+    flags = [f"--{name} {' '.join(map(str, values))}" for name, values in given if values is not None]
+    return f" ({', '.join(flags)})" if flags else ""
 
 
 def report_markers(section: str) -> tuple[str, str]:

@@ -242,12 +242,13 @@ def report(
     plot: str | None = None,
     data_root: str | None = None,
     into: tuple[str, str] | None = None,
+    variants: list[str] | None = None,
 ) -> None:
     """Print `report.highlight_report` of results files (tables per protocol, selection baseline, paired
     tests); with ``into = (document, section)``, also write it between the section's markers there."""
     from .report import highlight_report, write_into_document
 
-    text = highlight_report(results_paths, seeds, plot=plot, data_root=data_root)
+    text = highlight_report(results_paths, seeds, plot=plot, data_root=data_root, variants=variants)
     if into is not None:
         write_into_document(*into, text)
     print(text)
