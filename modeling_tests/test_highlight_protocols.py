@@ -359,3 +359,35 @@ def test_recipe_tags_are_tested_against_the_untagged_full_model_and_ablations_wi
     larger = [max(float(row[5]), float(row[6])) for row in rows["full"]]
     assert [float(row[8]) for row in rows["full"]] == pytest.approx(holm_adjusted(larger), rel=1e-2)
     assert holm_adjusted(larger) != pytest.approx(larger)  # a family of two changes something
+
+
+def test_the_cross_validation_example_of_the_training_docs_runs_and_scores_every_video(
+    shared_data, repo_root, tmp_path, monkeypatch, capsys
+):
+    text = (repo_root / "docs" / "training.md").read_text()
+    section = text.split("## Highlight detection: cross-validation")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    shortened = code.replace("num_epochs=200, eval_every_epochs=10", "num_epochs=2, eval_every_epochs=1")
+    shortened = shortened.replace('"../shared/data/tvsum"', repr(str(shared_data / "tvsum")))
+    assert shortened.count("num_epochs=2,") == 1 and str(shared_data) in shortened
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(shortened, "docs/training.md", "exec"), namespace)
+    ga = {
+        vid
+        for name in ("tvsum_train_release.jsonl", "tvsum_val_release.jsonl")
+        for domain, vid in vids(shared_data / "tvsum" / name)
+        if domain == "GA"
+    }
+    assert set(namespace["per_video"]) == ga and len(ga) == 5  # each GA video tested once
+    assert len(namespace["fixed"]) == len(namespace["best"]) == 5
+    # a fold's eval top-5 mAP is its one test video's AP, read from the per-video file (rounded to 1e-4)
+    assert np.mean(namespace["fixed"]) == pytest.approx(
+        np.mean(list(namespace["per_video"].values())), abs=1e-3
+    )
+    assert all(b >= f for b, f in zip(namespace["best"], namespace["fixed"]))
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (
+        printed
+        == f"GA: fixed schedule {np.mean(namespace['fixed']):.2f}, best val {np.mean(namespace['best']):.2f}"
+    )
