@@ -367,9 +367,12 @@ def test_the_cross_validation_example_of_the_training_docs_runs_and_scores_every
     text = (repo_root / "docs" / "training.md").read_text()
     section = text.split("## Highlight detection: cross-validation")[1]
     code = section.split("```python\n")[1].split("```")[0]
-    shortened = code.replace("num_epochs=200, eval_every_epochs=10", "num_epochs=2, eval_every_epochs=1")
+    shortened = code.replace("num_epochs=200,", "num_epochs=2,").replace(
+        "eval_every_epochs=10,", "eval_every_epochs=1,"
+    )
     shortened = shortened.replace('"../shared/data/tvsum"', repr(str(shared_data / "tvsum")))
-    assert shortened.count("num_epochs=2,") == 1 and str(shared_data) in shortened
+    assert shortened.count("num_epochs=2,") == shortened.count("eval_every_epochs=1,") == 1
+    assert str(shared_data) in shortened
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(shortened, "docs/training.md", "exec"), namespace)
