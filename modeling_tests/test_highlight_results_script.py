@@ -266,10 +266,15 @@ def test_the_report_keeps_only_the_variants_asked_for(script, tmp_path, monkeypa
     script.main()
     both = capsys.readouterr().out
     assert "| full | 70.50 ± 0.71 |" in both and "| cross_attention | 60.50 ± 0.71 |" in both
-    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path), "--variants", "full"])
+    for spelling in (["--variants", "full"], ["--variants=full"]):
+        monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path), *spelling])
+        script.main()
+        only_full = capsys.readouterr().out
+        assert "| full | 70.50 ± 0.71 |" in only_full and "cross_attention" not in only_full, spelling
+    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", str(path), "--seeds=1"])
     script.main()
-    only_full = capsys.readouterr().out
-    assert "| full | 70.50 ± 0.71 |" in only_full and "cross_attention" not in only_full
+    seed_1 = capsys.readouterr().out
+    assert "| full | 71.00 |" in seed_1 and "| cross_attention | 61.00 |" in seed_1
     argv = ["run_highlight_results.py", "--report", str(path), "--variants", "no_temporal_diffusion"]
     monkeypatch.setattr("sys.argv", argv)
     with pytest.raises(SystemExit) as stopped:

@@ -33,7 +33,6 @@ Results are appended to the JSON after every run, so an interrupted sweep resume
 """
 
 import argparse
-import sys
 
 from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS
 from transformers_rdmf.training.sweep import (  # noqa: F401 (the tests reach these through the script)
@@ -59,12 +58,16 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["full"],
         choices=sorted(VARIANTS),
-        help="the variants to train (default full); with --report, the only ones to print",
+        help="the variants to train (default full); with --report, the only ones to print (default all)",
     )
     parser.add_argument("--domains", nargs="+")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="the seeds to train (default 0 1 2); with --report, the only ones to print (default all)",
+    )
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--eval_every", type=int, default=5)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
@@ -129,11 +132,11 @@ def main() -> None:
         try:
             report(
                 args.report,
-                args.seeds if "--seeds" in sys.argv else None,
+                args.seeds,
                 plot=args.plot,
                 data_root=args.data_root,
                 into=None if args.into is None else (args.into, args.section),
-                variants=args.variants if "--variants" in sys.argv else None,
+                variants=args.variants,
             )
         except (OSError, ValueError) as error:
             parser.error(str(error))
@@ -148,6 +151,8 @@ def main() -> None:
         )
     if args.protocol == "cv" and args.train_folds > 4:
         parser.error("--protocol cv: --train_folds is the inner folds of four train videos, at most 4")
+    args.seeds = args.seeds or [0, 1, 2]
+    args.variants = args.variants or ["full"]
     run_sweep(args)
     report([args.results])
 
