@@ -3,6 +3,7 @@
 import itertools
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,7 +248,9 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
 
 def test_a_run_records_the_score_of_every_video_it_evaluated(shared_data):
     """A real (tiny) YouTube Highlights run on dog: each of its 17 val videos, the one the jsonl release
-    lacks too, gets its AP, recomputed here from the run's predictions; their mean is the logged mAP."""
+    lacks too, gets its AP, recomputed here from the run's predictions; their mean is the logged mAP.
+    Its predictions carry saliency alone: no windows from the moment head it never trained, and no warning
+    about them at each evaluation."""
     from transformers_rdmf.data import load_youtube_highlights
     from transformers_rdmf.metrics.highlight_detection import youtube_video_ap
 
@@ -271,9 +274,12 @@ def test_a_run_records_the_score_of_every_video_it_evaluated(shared_data):
     import transformers_rdmf.training.sweep as sweep
     import transformers_rdmf.training.tracking as tracking
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         patch.setattr(tracking, "last_per_video_scores", keep_predictions)
         (run,) = sweep.run_one(job)
+    assert not [w for w in caught if "moment head was not trained" in str(w.message)]
+    assert all("pred_relevant_windows" not in prediction for prediction in captured["predictions"])
     videos = load_youtube_highlights(root, "val", "dog")
     labels = {row["qid"]: np.array(row["saliency_target"]) for row in videos}
     released = {

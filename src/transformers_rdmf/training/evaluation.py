@@ -27,23 +27,26 @@ from .data import build_dataset, build_loader
 
 
 def predictions_for_batch(outputs, meta: list[dict], args: RDMFTrainingArguments) -> list[dict]:
-    """One QVHighlights-submission row per example: windows ``[start, end, score]`` and per-clip saliency."""
-    durations = [m["span_duration"] for m in meta]
-    moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
+    """One QVHighlights-submission row per example: windows ``[start, end, score]`` and per-clip saliency.
+
+    A highlight-only dataset (TVSum, YouTube Highlights) has no spans to score windows against, and a run
+    on it never trains the moment head: its rows carry the saliency alone, with no ``pred_relevant_windows``.
+    """
     saliency = outputs.saliency_logits.detach().float().sigmoid().cpu()
+    if dataset_spec(args.dataset).has_spans:
+        durations = [m["span_duration"] for m in meta]
+        moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
+    else:
+        moments = [None] * len(meta)
     rows = []
     for item, windows, clip_saliency in zip(meta, moments, saliency):
-        rows.append(
-            {
-                "qid": item["qid"],
-                "query": item["query"],
-                "vid": item["vid"],
-                "pred_relevant_windows": [
-                    [round(w["start"], 4), round(w["end"], 4), round(w["score"], 6)] for w in windows
-                ],
-                "pred_saliency_scores": [round(float(s), 6) for s in clip_saliency[: item["num_clips"]]],
-            }
-        )
+        row = {"qid": item["qid"], "query": item["query"], "vid": item["vid"]}
+        if windows is not None:
+            row["pred_relevant_windows"] = [
+                [round(w["start"], 4), round(w["end"], 4), round(w["score"], 6)] for w in windows
+            ]
+        row["pred_saliency_scores"] = [round(float(s), 6) for s in clip_saliency[: item["num_clips"]]]
+        rows.append(row)
     return rows
 
 
