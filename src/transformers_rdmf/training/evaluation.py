@@ -33,11 +33,11 @@ def predictions_for_batch(outputs, meta: list[dict], args: RDMFTrainingArguments
     on it never trains the moment head: its rows carry the saliency alone, with no ``pred_relevant_windows``.
     """
     saliency = outputs.saliency_logits.detach().float().sigmoid().cpu()
-    if dataset_spec(args.dataset).has_spans:
+    if args.dataset in HIGHLIGHT_DATASETS:
+        moments = [None] * len(meta)
+    else:
         durations = [m["span_duration"] for m in meta]
         moments = post_process_moment_retrieval(outputs, durations, args.top_k_windows, args.nms_threshold)
-    else:
-        moments = [None] * len(meta)
     rows = []
     for item, windows, clip_saliency in zip(meta, moments, saliency):
         row = {"qid": item["qid"], "query": item["query"], "vid": item["vid"]}
