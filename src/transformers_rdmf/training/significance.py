@@ -106,10 +106,17 @@ def significance_lines(runs: list[dict], reference: str, labels: list[str]) -> l
     return lines
 
 
+def parent_tag(tag: str) -> str:
+    """The recipe a ``--tag`` adds one change to: ``"A"`` for ``"A, B"`` (the last comma's part is the
+    change), ``""`` (the untagged recipe) for a tag without a comma."""
+    return tag.rsplit(", ", 1)[0] if ", " in tag else ""
+
+
 def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str]]]:
     """``(reference, others)`` for the paired tests: each full model against its ablations under the same
-    setting (CV or not, joint or not, recipe tag), and the untagged full model also against the full
-    model of every other recipe tag (a loss or an option tried on top of it: ``--tag``)."""
+    setting (CV or not, joint or not, recipe tag), and against the full model of every recipe tag one
+    change away from its own (``parent_tag``: the untagged model against ``"margin"``, ``"evaluated every
+    epoch"`` against ``"evaluated every epoch, cosine"``)."""
     from .sweep import is_cross_validated, label_of
 
     first = {}
@@ -130,11 +137,19 @@ def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str
             if label == reference or setting(label) != setting(reference):
                 continue
             ablation = run["variant"] in ABLATIONS and run.get("tag", "") == tag
-            recipe = not tag and run["variant"] == "full" and run.get("tag", "")
+            recipe = run["variant"] == "full" and run.get("tag") and parent_tag(run["tag"]) == tag
             if ablation or recipe:
                 others.append(label)
         out.append((reference, others))
     return out
 
 
-__all__ = ["ABLATIONS", "comparisons", "holm_adjusted", "paired_scores", "paired_test", "significance_lines"]
+__all__ = [
+    "ABLATIONS",
+    "comparisons",
+    "holm_adjusted",
+    "paired_scores",
+    "paired_test",
+    "parent_tag",
+    "significance_lines",
+]
