@@ -12,7 +12,12 @@ import pytest
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 from transformers_rdmf.training.report import expected_best_of_random, gathered_cv, highlight_report
 from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
-from transformers_rdmf.training.significance import holm_adjusted, paired_test
+from transformers_rdmf.training.significance import (
+    comparisons,
+    holm_adjusted,
+    nearest_parent_tag,
+    paired_test,
+)
 from transformers_rdmf.training.sweep import data_arguments, job_key, run_sweep
 from transformers_rdmf.training.tracking import last_per_video_scores, per_video_scores_path
 
@@ -404,3 +409,34 @@ def test_the_cross_validation_example_of_the_training_docs_runs_and_scores_every
         printed
         == f"GA: fixed schedule {np.mean(namespace['fixed']):.2f}, best val {np.mean(namespace['best']):.2f}"
     )
+
+
+def test_a_recipe_tag_without_its_parent_is_tested_against_the_nearest_recipe_it_builds_on():
+    assert nearest_parent_tag("a, b, c", {"", "a"}) == "a"
+    assert nearest_parent_tag("a, b, c", {"", "a", "a, b"}) == "a, b"
+    assert nearest_parent_tag("a, b", {""}) == ""
+    assert nearest_parent_tag("a, b", set()) is None and nearest_parent_tag("", {""}) is None
+    runs = [
+        {"variant": variant, "tag": tag, "joint": joint}
+        for variant, tag, joint in (
+            ("full", "", False),
+            ("full", "lr 3e-4, batch 8", False),  # "lr 3e-4" was never run
+            ("full", "margin", False),
+            ("full", "margin, lr 3e-4, batch 8", False),  # "margin, lr 3e-4" neither
+            ("full", "lr 3e-4", True),  # a joint model: another setting, no untagged joint run
+        )
+    ]
+    labels = [
+        "full",
+        "full (lr 3e-4, batch 8)",
+        "full (margin)",
+        "full (margin, lr 3e-4, batch 8)",
+        "full (joint, lr 3e-4)",
+    ]
+    assert dict(comparisons(runs, labels)) == {
+        "full": ["full (lr 3e-4, batch 8)", "full (margin)"],
+        "full (lr 3e-4, batch 8)": [],
+        "full (margin)": ["full (margin, lr 3e-4, batch 8)"],
+        "full (margin, lr 3e-4, batch 8)": [],
+        "full (joint, lr 3e-4)": [],
+    }

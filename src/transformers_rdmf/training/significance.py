@@ -112,11 +112,21 @@ def parent_tag(tag: str) -> str:
     return tag.rsplit(", ", 1)[0] if ", " in tag else ""
 
 
+def nearest_parent_tag(tag: str, present: set[str]) -> str | None:
+    """The closest recipe ``tag`` builds on among the ``present`` tags (``"A, B"`` for ``"A, B, C"``, else
+    ``"A"``, else ``""``); None for the untagged recipe or when none of its parents is present."""
+    while tag:
+        tag = parent_tag(tag)
+        if tag in present:
+            return tag
+    return None
+
+
 def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str]]]:
     """``(reference, others)`` for the paired tests: each full model against its ablations under the same
-    setting (CV or not, joint or not, recipe tag), and against the full model of every recipe tag one
-    change away from its own (``parent_tag``: the untagged model against ``"margin"``, ``"evaluated every
-    epoch"`` against ``"evaluated every epoch, cosine"``)."""
+    setting (CV or not, joint or not, recipe tag), and against the full model of every recipe tag that
+    builds on its own, one change away or the nearest run (``nearest_parent_tag``: the untagged model
+    against ``"margin"``, ``"evaluated every epoch"`` against ``"evaluated every epoch, cosine"``)."""
     from .sweep import is_cross_validated, label_of
 
     first = {}
@@ -126,18 +136,25 @@ def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str
     def setting(label: str) -> tuple[bool, bool]:
         return is_cross_validated(first[label]), bool(first[label].get("joint"))
 
+    def full_tags(of: str) -> set[str]:
+        return {
+            first[label].get("tag", "")
+            for label in labels
+            if first[label]["variant"] == "full" and setting(label) == setting(of)
+        }
+
     out = []
     for reference in labels:
         if first[reference]["variant"] != "full":
             continue
-        tag = first[reference].get("tag", "")
+        tag, present = first[reference].get("tag", ""), full_tags(reference)
         others = []
         for label in labels:
             run = first[label]
             if label == reference or setting(label) != setting(reference):
                 continue
             ablation = run["variant"] in ABLATIONS and run.get("tag", "") == tag
-            recipe = run["variant"] == "full" and run.get("tag") and parent_tag(run["tag"]) == tag
+            recipe = run["variant"] == "full" and nearest_parent_tag(run.get("tag", ""), present) == tag
             if ablation or recipe:
                 others.append(label)
         out.append((reference, others))
@@ -148,6 +165,7 @@ __all__ = [
     "ABLATIONS",
     "comparisons",
     "holm_adjusted",
+    "nearest_parent_tag",
     "paired_scores",
     "paired_test",
     "parent_tag",
