@@ -249,7 +249,9 @@ def upload_and_find(driver, url: str, video: Path, query: str):
     return pressed
 
 
-def test_clicking_a_row_seeks_the_player_in_chromium(browser, highlight_app, highlight_folder, charades):
+def test_clicking_a_row_seeks_the_player_in_chromium(
+    browser, highlight_app, highlight_folder, charades, tmp_path
+):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -266,8 +268,9 @@ def test_clicking_a_row_seeks_the_player_in_chromium(browser, highlight_app, hig
     browser.find_element(By.CSS_SELECTOR, '#rdmf-moments [data-testid="cell-1-2"]').click()  # row 2, start
     seeked = WebDriverWait(browser, 30).until(lambda d: d.execute_script("return window.__seeked;"))
     assert abs(seeked - expected[1]["start"]) <= 0.1
-    (REPO / "docs" / "images").mkdir(exist_ok=True)
-    browser.save_screenshot(str(REPO / "docs" / "images" / "app.png"))
+    screenshot = Path(os.environ.get("RDMF_SCREENSHOT_DIR") or tmp_path) / "app.png"  # docs: docs/images
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_bad_upload_shows_its_message_in_chromium(browser, video_app, tmp_path):
