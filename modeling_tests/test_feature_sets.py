@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -380,11 +381,23 @@ def test_convert_features_refuses_bad_input_in_one_line_and_writes_nothing(
         bad,
         expect="NaN",
     )
-    assert (
-        str(bad / "v1.npz") in line
-        and not (tmp_path / "t").exists()
-        and not (tmp_path / "t.partial").exists()
-    )
+    assert str(bad / "v1.npz") in line and not (tmp_path / "t").exists() and not list(tmp_path.glob(".t.*"))
+
+
+def test_writing_a_set_never_touches_a_folder_beside_it(layout, tmp_path):
+    """The set is filled in a new hidden folder: an input folder named like the old staging folder
+    (``OUT.partial``) and any other folder beside the output keep their files."""
+    stream = tmp_path / "set.partial"
+    shutil.copytree(layout.video_feature_dirs[0], stream)
+    keep = tmp_path / "keep.partial"
+    keep.mkdir()
+    (keep / "mine.txt").write_text("user data")
+    before = sorted(path.name for path in stream.iterdir())
+    argv = ["convert-features", "--layout", "moment_detr", "--out", str(tmp_path / "set")]
+    assert rdmf_main([*argv, "--video-dirs", str(stream)]) == 0
+    assert sorted(path.name for path in stream.iterdir()) == before
+    assert (keep / "mine.txt").read_text() == "user data"
+    assert (tmp_path / "set" / "README.md").is_file() and not list(tmp_path.glob(".set.*"))
 
 
 def test_a_set_without_clip_lengths_is_read_as_folders_without_manifests_are(layout, tmp_path):

@@ -18,14 +18,13 @@ Arrays are stored as read (not normalised: the readers normalise, as they do for
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_folder
 from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import read_manifest
 from .feature_sets import CARD_KEY, FEATURE_SET_FORMAT, TEXT_STREAM
@@ -169,22 +168,18 @@ def write_feature_set(
     if dtype not in DTYPES:
         raise ValueError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     require_positive_integer("--shard-rows", shard_rows)
-    out = Path(out)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
-        manifest = {"format": FEATURE_SET_FORMAT, "layout": layout, "dtype": dtype, "streams": {}}
-        manifest["library_version"] = _library_version()
+    manifest = {"format": FEATURE_SET_FORMAT, "layout": layout, "dtype": dtype, "streams": {}}
+    manifest["library_version"] = _library_version()
+
+    def fill(staging: Path) -> None:  # a new hidden sibling of ``out``: no existing folder is touched
         for stream in streams:
             rows = tqdm(stream.ids, desc=stream.name, unit="row", disable=not progress)
             manifest["streams"][stream.name] = _write_stream(
-                stream, rows, partial / stream.name, dtype, shard_rows
+                stream, rows, staging / stream.name, dtype, shard_rows
             )
-        write_card(partial, manifest)
-        os.replace(partial, out)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        write_card(staging, manifest)
+
+    atomic_folder(out, fill)
     return manifest
 
 
