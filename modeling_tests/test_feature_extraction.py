@@ -9,6 +9,7 @@ import torch
 
 from transformers_rdmf import RDMFConfig, RDMFModel, RDMFVideoProcessor
 from transformers_rdmf.data import (
+    AnnotationError,
     MomentFeatureDataset,
     TextFeatureReader,
     load_annotations,
@@ -170,6 +171,22 @@ def test_a_timm_image_model_by_name(video, tmp_path):
     extract_video_features([video], tmp_path, [encoder], batch_size=8, progress=False)
     features = np.load(tmp_path / f"timm_{TIMM_MODEL}" / "charades.npz")["features"]
     assert features.shape == (CHARADES_CLIPS, encoder.feature_dim)
+
+
+@pytest.mark.parametrize("qid", ["/../../escaped", "a/b", "..\\x"])
+def test_a_qid_that_would_leave_the_output_folder_is_refused_before_anything_is_written(qid, tmp_path):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        json.dumps({"qid": 1, "query": "a dog"}) + "\n" + json.dumps({"qid": qid, "query": "x"}) + "\n"
+    )
+    encoder = clip_text_encoder(config=tiny_clip_config(), tokenizer=tiny_tokenizer())
+    with pytest.raises(AnnotationError) as refusal:
+        extract_query_features(queries, tmp_path / "text", encoder, progress=False)
+    assert f"{queries}, line 2" in str(refusal.value) and "qid" in str(refusal.value)
+    assert "path separators" in str(refusal.value)
+    assert not (tmp_path / "text").exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "queries.jsonl"
+    ]
 
 
 def test_query_features_in_the_moment_detr_text_layout(tmp_path):

@@ -35,6 +35,10 @@ def read_queries(path: str | os.PathLike) -> list[tuple[str, str]]:
         qid, query = str(record["qid"]), record["query"].strip()
         if not query:
             raise where.error("query", "the query is empty")
+        if any(character in qid for character in ("/", "\\", "\0")):
+            raise where.error(
+                "qid", f"expected an id without path separators (it names qid{{qid}}.npz), got {qid!r}"
+            )
         if qid in seen:
             raise AnnotationError(where.path, where.line, "qid", f"duplicate qid {qid!r}")
         seen.add(qid)
