@@ -110,6 +110,11 @@ def test_train_evaluate_and_predict_on_the_custom_dataset(project, tmp_path, cap
     # boundary; a different checkpoint or evaluation moves it by whole ranks or IoU hits
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert evaluated["MR-full-mAP"] == pytest.approx(metrics["MR-full-mAP"], abs=0.01 + 1e-9)
+    capsys.readouterr()
+    assert evaluate_main(argv) == 2  # the evaluation is there: replaced only when asked
+    assert "preds.jsonl exists; pass --overwrite_output_dir" in capsys.readouterr().err
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == evaluated
+    assert evaluate_main([*argv, "--overwrite_output_dir"]) == 0
 
     features = project / "features"
     argv = ["predict", "--model", str(best), "--features", str(features / "clip" / "office.npz")]
@@ -122,7 +127,7 @@ def test_train_evaluate_and_predict_on_the_custom_dataset(project, tmp_path, cap
     result = json.loads((tmp_path / "p.json").read_text())
     assert len(result["saliency"]) == 8 and all(0 <= c["saliency"] <= 1 for c in result["saliency"])
 
-    assert rdmf_main([*argv, "--window-clips", "4"]) == 0  # longer than a window: windowed
+    assert rdmf_main([*argv, "--window-clips", "4", "--overwrite"]) == 0  # longer than a window: windowed
     assert "overlapping windows of 4 clips, predictions merged" in capsys.readouterr().out
 
 

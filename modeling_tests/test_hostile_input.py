@@ -202,6 +202,38 @@ def test_outputs_are_checked_before_anything_is_written(workspace, capsys):
         assert not Path(png).exists()
 
 
+def test_predict_replaces_an_existing_output_only_when_asked(workspace, capsys):
+    (workspace / "out").mkdir()
+    png, answer = workspace / "out" / "p.png", workspace / "out" / "p.json"
+    png.write_bytes(b"mine")
+    argv = predict_argv(workspace, "--json", str(answer))
+    refused(rdmf_main, argv, capsys, workspace, expect=f"--output: {png} exists; pass --overwrite")
+    assert png.read_bytes() == b"mine" and not answer.exists()
+    png.unlink()
+    answer.write_text("mine")
+    refused(rdmf_main, argv, capsys, workspace, expect=f"--json: {answer} exists; pass --overwrite")
+    assert answer.read_text() == "mine" and not png.exists()
+    assert rdmf_main([*argv, "--overwrite"]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG") and "moments" in json.loads(answer.read_text())
+
+
+def test_the_metrics_cli_replaces_its_save_path_only_when_asked(shared_data, tmp_path, capsys):
+    conformance = shared_data / "conformance" / "qvhighlights"
+    saved = tmp_path / "metrics.json"
+    saved.write_text("{}")
+    argv = ["--submission_path", str(conformance / "qddetr_sf+clip_val_preds.jsonl"), "--not_verbose"]
+    argv += ["--gt_path", str(shared_data / "qvhighlights" / "highlight_val_release.jsonl")]
+    argv += ["--save_path", str(saved)]
+    refused(
+        qvhighlights_main, argv, capsys, tmp_path, expect=f"--save_path: {saved} exists; pass --overwrite"
+    )
+    assert saved.read_text() == "{}"
+    qvhighlights_main([*argv, "--overwrite"])
+    official = json.loads((conformance / "qddetr_sf+clip_val_preds_metrics.json").read_text())
+    brief = json.loads(saved.read_text())["brief"]
+    assert {key: brief.get(key) for key in official["brief"]} == official["brief"]  # the same dict
+
+
 def test_the_metrics_cli_never_replaces_its_ground_truth(shared_data, tmp_path, capsys):
     gt = tmp_path / "gt.jsonl"
     shutil.copy(shared_data / "qvhighlights" / "highlight_val_release.jsonl", gt)

@@ -113,11 +113,28 @@ def check_output_paths(
                 raise ValueError(f"{flag} and {other} are both {path}; give each output its own path")
 
 
+def check_not_replacing(
+    files: Mapping[str, str | Path | None], overwrite: bool, flag: str = "--overwrite"
+) -> None:
+    """Before anything is written: refuse an output file that exists, unless ``overwrite`` (the user's
+    ``flag``) asks to replace it. ``files`` maps a flag (``--json``) to its path.
+
+    Raises:
+        ValueError: naming the flag, the path and ``flag``.
+    """
+    if overwrite:
+        return
+    for name, value in files.items():
+        if value is not None and Path(value).exists():
+            raise ValueError(f"{name}: {value} exists; pass {flag} to replace it, or write elsewhere")
+
+
 __all__ = [
     "atomic_folder",
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",
+    "check_not_replacing",
     "check_output_paths",
     "current_umask",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_json, check_output_paths
+from ..atomic import atomic_write, atomic_write_json, check_not_replacing, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
 from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
 from ..errors import require_positive_integer, require_positive_seconds
@@ -205,6 +205,7 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
             "--text-features": args.text_features,
         },
     )
+    check_not_replacing({"--output": args.output, "--json": args.json}, args.overwrite)
     return model_dir, query
 
 

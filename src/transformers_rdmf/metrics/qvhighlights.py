@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from transformers_rdmf.atomic import atomic_write_json, check_output_paths
+from transformers_rdmf.atomic import atomic_write_json, check_not_replacing, check_output_paths
 from transformers_rdmf.errors import run_command
 from transformers_rdmf.metrics.inputs import (
     MetricInputError,
@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--submission_path", required=True, help="predictions jsonl")
     parser.add_argument("--gt_path", required=True, help="ground-truth jsonl")
     parser.add_argument("--save_path", required=True, help="where to write the metrics JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --save_path")
     parser.add_argument("--not_verbose", action="store_true", help="do not print the brief dict")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
@@ -347,6 +348,7 @@ def main(argv: list[str] | None = None) -> None:
             {"--save_path": args.save_path},
             {"--submission_path": args.submission_path, "--gt_path": args.gt_path},
         )
+        check_not_replacing({"--save_path": args.save_path}, args.overwrite)
         results = evaluate_qvhighlights(args.submission_path, args.gt_path)
         atomic_write_json(args.save_path, results, indent=4)
         if not args.not_verbose:

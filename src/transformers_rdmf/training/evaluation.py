@@ -10,7 +10,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_json, check_output_paths
+from ..atomic import atomic_write_json, atomic_write_text, check_not_replacing, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
 from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
 from ..errors import run_command, wants_debug
@@ -145,23 +145,20 @@ def reference_rows_for(predictions: list[dict], annotations_path: str) -> list[d
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, allow_nan=False) + "\n")
+    """One strict JSON object a line, written whole or not at all (`atomic.atomic_write_text`)."""
+    atomic_write_text(path, "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows))
 
 
 def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
     check_before_training(args)
     output = Path(args.output_dir)
-    check_output_paths(
-        {
-            "--output_dir (preds.jsonl)": output / "preds.jsonl",
-            "--output_dir (metrics.json)": output / "metrics.json",
-        },
-        {"--checkpoint": checkpoint, **data_paths(args)},
-    )
+    outputs = {
+        "--output_dir (preds.jsonl)": output / "preds.jsonl",
+        "--output_dir (metrics.json)": output / "metrics.json",
+    }
+    check_output_paths(outputs, {"--checkpoint": checkpoint, **data_paths(args)})
+    check_not_replacing(outputs, args.overwrite_output_dir, "--overwrite_output_dir")
     accelerator = Accelerator()
     model = load_checkpoint_model(checkpoint, "--checkpoint")
     eval_set = build_dataset(args, "eval", model.config, read_model_feature_signatures(checkpoint))
