@@ -272,6 +272,23 @@ def test_publish_never_deletes_the_checkpoints_own_metrics(workspace, capsys):
     }
 
 
+def test_publish_checks_the_space_folder_before_writing_the_repository(workspace, capsys):
+    sys.path.insert(0, str(REPO / "scripts"))
+    from publish import main as publish_main
+
+    checkpoint, repo = workspace / "model", workspace / "repo"
+    (checkpoint / "metrics.json").write_text(json.dumps({"top5_mAP": 70.0}))
+    argv = [str(checkpoint), str(checkpoint / "metrics.json"), str(repo)]
+    line = refused(publish_main, [*argv, "--space", str(repo)], capsys, workspace, expect="--space")
+    assert f"would overwrite OUTPUT_DIR {repo}" in line and not repo.exists()
+    refused(publish_main, [*argv, "--space", str(repo / "space")], capsys, workspace, expect="OUTPUT_DIR")
+    afile = workspace / "afile"
+    afile.write_text("mine")
+    line = refused(publish_main, [*argv, "--space", str(afile)], capsys, workspace, expect="--space")
+    assert f"{afile} is a file" in line and afile.read_text() == "mine" and not repo.exists()
+    assert not [path for path in workspace.iterdir() if path.name.startswith(".")]
+
+
 def test_a_config_field_of_the_wrong_type_is_one_line(workspace, capsys):
     argv = ["--output_dir", str(workspace / "run"), "--preset", "tvsum_i3d", "--set", "dropout=abc"]
     argv += [

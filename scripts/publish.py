@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from transformers_rdmf.errors import run_command
-from transformers_rdmf.hub import DATASETS, publish_checkpoint, push_folder, write_space
+from transformers_rdmf.hub import DATASETS, check_space_dir, publish_checkpoint, push_folder, write_space
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--push needs --repo_id")
 
     def work() -> None:
+        if args.space:  # before the repository folder is written
+            paths = {
+                "CHECKPOINT": args.checkpoint_dir,
+                "METRICS": args.metrics,
+                "OUTPUT_DIR": args.output_dir,
+            }
+            check_space_dir(args.space, paths, overwrite=args.overwrite)
         folder = publish_checkpoint(
             args.checkpoint_dir,
             args.metrics,

@@ -24,7 +24,7 @@ from .checkpoint import (
     read_checkpoint,
 )
 from .publish import publish_checkpoint, push_folder
-from .space import write_space
+from .space import check_space_dir, write_space
 
 __all__ = [
     "DATASETS",
@@ -33,6 +33,7 @@ __all__ = [
     "Preset",
     "PublishError",
     "build_model_card",
+    "check_space_dir",
     "eval_results_for",
     "flatten_metrics",
     "load_preset",

@@ -61,12 +61,7 @@ def write_space(
     checkpoint_dir, space_dir = Path(checkpoint_dir), Path(space_dir)
     if not (checkpoint_dir / "config.json").is_file():
         raise PublishError(f"--space: no checkpoint (config.json) in {checkpoint_dir}")
-    try:
-        check_output_paths({}, {"checkpoint": checkpoint_dir}, folders={"--space": space_dir})
-    except ValueError as error:
-        raise PublishError(str(error)) from None
-    if space_dir.is_dir() and any(space_dir.iterdir()) and not overwrite:
-        raise PublishError(f"--space: {space_dir} is not empty (pass --overwrite to replace it)")
+    check_space_dir(space_dir, {"checkpoint": checkpoint_dir}, overwrite=overwrite)
 
     def fill(folder: Path) -> None:
         gradio = importlib.metadata.version("gradio") if _installed("gradio") else "6.31.0"
@@ -80,6 +75,24 @@ def write_space(
 
     atomic_folder(space_dir, fill)
     return space_dir
+
+
+def check_space_dir(space_dir: str | Path, inputs: dict, *, overwrite: bool = False) -> None:
+    """Refuse a ``--space`` folder that is a file, is, holds or lies inside one of ``inputs`` (flag to
+    path), or is not empty without ``overwrite``: callable before anything else is written.
+
+    Raises:
+        PublishError: naming ``--space`` and the path.
+    """
+    space_dir = Path(space_dir)
+    if space_dir.exists() and not space_dir.is_dir():
+        raise PublishError(f"--space: {space_dir} is a file; give a folder to write the Space into")
+    try:
+        check_output_paths({}, inputs, folders={"--space": space_dir})
+    except ValueError as error:
+        raise PublishError(str(error)) from None
+    if space_dir.is_dir() and any(space_dir.iterdir()) and not overwrite:
+        raise PublishError(f"--space: {space_dir} is not empty (pass --overwrite to replace it)")
 
 
 def package_requirements() -> list[str]:
