@@ -331,6 +331,33 @@ def test_nan_feature_rows_are_refused(workspace, capsys):
     assert not (workspace / "out").exists()
 
 
+UNREADABLE_FILES = {
+    "empty .npz": ("damaged.npz", b""),
+    "garbage .npz": ("damaged.npz", b"not a zip archive at all"),
+    "empty .npy": ("damaged.npy", b""),
+    "truncated .npy": (
+        "vid.npy",
+        b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (10, 24), }",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE_FILES))
+def test_an_unreadable_feature_file_is_one_line_naming_it(case, workspace, capsys):
+    name, content = UNREADABLE_FILES[case]
+    features = workspace / "features" / name
+    features.write_bytes(content)
+    argv = predict_argv(workspace)
+    argv[argv.index("--features") + 1] = str(features)
+    line = refused(rdmf_main, argv, capsys, workspace, expect=f"--features: {features}: not a readable")
+    assert not (workspace / "out").exists()
+    text = workspace / "features" / "qid1.npz"
+    text.write_bytes(content[:10])
+    argv = predict_argv(workspace)
+    line = refused(rdmf_main, argv, capsys, workspace, expect=f"--text-features: {text}: not a readable .npz")
+    assert line.count(str(text)) == 1
+
+
 def test_json_is_written_strict_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         atomic_write_json(tmp_path / "m.json", {"mAP": float("nan")})

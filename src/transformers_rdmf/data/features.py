@@ -43,20 +43,47 @@ def _require_file(path: Path) -> Path:
     return path
 
 
+# what numpy and zipfile raise on an empty, truncated or corrupt .npy / .npz (or one holding pickled objects)
+UNREADABLE = (EOFError, ValueError, OSError, zipfile.BadZipFile, zipfile.LargeZipFile)
+
+
+def unreadable(path: Path, error: Exception) -> FeatureError:
+    reason = str(error) or type(error).__name__
+    return FeatureError(f"{path}: not a readable {path.suffix or 'numpy'} file ({reason})")
+
+
 def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
-    """One array from a ``.npy`` (memory-mapped) or from the ``key`` entry of a ``.npz``."""
+    """One array from a ``.npy`` (memory-mapped) or from the ``key`` entry of a ``.npz``.
+
+    Raises:
+        FeatureError: no ``key`` in the archive, or a file numpy cannot read (empty, truncated, corrupt).
+    """
     path = _require_file(Path(path))
-    if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    with np.load(path) as archive:
-        if key not in archive.files:
-            raise FeatureError(f"{path}: no array {key!r} (found: {', '.join(archive.files)})")
-        return archive[key]
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            if key not in archive.files:
+                raise FeatureError(f"{path}: no array {key!r} (found: {', '.join(archive.files)})")
+            return archive[key]
+    except FeatureError:
+        raise
+    except UNREADABLE as error:
+        raise unreadable(path, error) from None
 
 
 def read_array_shape(path: str | Path, key: str | None = None) -> tuple[int, ...]:
     """The shape of what `read_array` would return, reading only the file header."""
     path = _require_file(Path(path))
+    try:
+        return _array_shape(path, key)
+    except FeatureError:
+        raise
+    except UNREADABLE as error:
+        raise unreadable(path, error) from None
+
+
+def _array_shape(path: Path, key: str | None) -> tuple[int, ...]:
     if path.suffix == ".npy":
         return np.load(path, mmap_mode="r").shape
     with zipfile.ZipFile(path) as archive:
@@ -221,11 +248,16 @@ class TextFeatureReader:
 
     def read(self, example: Mapping) -> TextFeatures:
         path = _require_file(self.path_for(example))
-        with np.load(path) as archive:
-            if self.key not in archive.files:
-                raise FeatureError(f"{path}: no array {self.key!r} (found: {', '.join(archive.files)})")
-            tokens = archive[self.key]
-            pooled = archive[self.pooled_key] if self.pooled_key in archive.files else None
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if self.key not in archive.files:
+                    raise FeatureError(f"{path}: no array {self.key!r} (found: {', '.join(archive.files)})")
+                tokens = archive[self.key]
+                pooled = archive[self.pooled_key] if self.pooled_key in archive.files else None
+        except FeatureError:
+            raise
+        except UNREADABLE as error:
+            raise unreadable(path, error) from None
         if tokens.ndim == 3 and tokens.shape[0] == 1:
             tokens = tokens[0]
         if tokens.ndim != 2 or tokens.shape[0] == 0:
