@@ -66,6 +66,15 @@ def test_missing_qid(tmp_path):
         evaluate_files(tmp_path, bad)
 
 
+@pytest.mark.parametrize("qid", [[1], {"id": 1}, 1.5, True])
+def test_a_qid_that_is_not_an_integer_or_a_string(qid, tmp_path):
+    bad = [PREDICTIONS[0], {**PREDICTIONS[1], "qid": qid}]
+    with pytest.raises(
+        MetricInputError, match=r"preds\.jsonl, line 2, field 'qid': expected an integer or a string"
+    ):
+        evaluate_files(tmp_path, bad)
+
+
 def test_duplicated_qid(tmp_path):
     with pytest.raises(
         MetricInputError, match=r"preds\.jsonl, line 3, field 'qid': qid 1 duplicated \(first at line 1\)"

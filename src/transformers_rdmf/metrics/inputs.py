@@ -101,6 +101,8 @@ def index_by_qid(records: Records) -> dict:
         if "qid" not in row or row["qid"] is None:
             raise records.error(index, "qid", "missing")
         qid = row["qid"]
+        if not isinstance(qid, (int, str)) or isinstance(qid, bool):
+            raise records.error(index, "qid", f"expected an integer or a string, got {qid!r}")
         if qid in qid_to_index:
             first = records.where(qid_to_index[qid]).split(", ", 1)[1]
             raise records.error(index, "qid", f"qid {qid!r} duplicated (first at {first})")
