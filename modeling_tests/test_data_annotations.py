@@ -148,6 +148,13 @@ def _write(tmp_path, lines):
         ({**GOOD, "relevant_windows": [[6.0, 2.0]]}, "relevant_windows", "start > end"),
         ({**GOOD, "relevant_windows": [[2.0, 20.5]]}, "relevant_windows", "ends past the duration 20.0 s"),
         ({**GOOD, "relevant_windows": [[2.0]]}, "relevant_windows", "expected [start, end]"),
+        ({**GOOD, "duration": float("inf")}, "duration", "expected a positive, finite number of seconds"),
+        (
+            {**GOOD, "duration": 1e9},
+            "duration",
+            "1000000000.0 s is 1000000000 clips of 1.0 s; at most 1000000",
+        ),
+        ({**GOOD, "qid": 10}, "qid", "qid '10' repeated (first at line 1)"),
     ],
     ids=[
         "malformed-json",
@@ -157,10 +164,13 @@ def _write(tmp_path, lines):
         "start-after-end",
         "past-duration",
         "bad-pair",
+        "infinite-duration",
+        "huge-duration",
+        "repeated-qid",
     ],
 )
 def test_bad_input_names_file_line_and_field(tmp_path, line, field, message):
-    path = _write(tmp_path, [GOOD, GOOD, line])
+    path = _write(tmp_path, [{**GOOD, "qid": 10}, {**GOOD, "qid": 11}, line])
     with pytest.raises(AnnotationError) as raised:
         load_annotations(path, "charades_sta")
     error = raised.value
@@ -182,6 +192,42 @@ def test_qvhighlights_scores_must_match_clip_ids(tmp_path):
         load_annotations(_write(tmp_path, [record]), "qvhighlights")
 
 
+@pytest.mark.parametrize("score", [float("nan"), 9, -1, "4", None])
+def test_qvhighlights_scores_are_numbers_from_0_to_4(tmp_path, score):
+    record = {**GOOD, "relevant_clip_ids": [1, 2], "saliency_scores": [[1, 2, 3], [4, score, 0]]}
+    with pytest.raises(
+        AnnotationError, match=r"line 1, field 'saliency_scores': row .* for clip 2: expected scores in 0..4"
+    ):
+        load_annotations(_write(tmp_path, [record]), "qvhighlights")
+
+
+def test_custom_scores_must_be_finite(tmp_path):
+    record = {**GOOD, "relevant_clip_ids": [1, 2], "saliency_scores": [0.5, float("nan")]}
+    with pytest.raises(AnnotationError, match=r"field 'saliency_scores': expected finite numbers, got NaN"):
+        load_annotations(_write(tmp_path, [record]), "custom")
+
+
 def test_missing_annotation_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope.jsonl")):
         load_annotations(tmp_path / "nope.jsonl", "qvhighlights")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", 'expected {"domain": {"train": [vid, ...], "val": [vid, ...]}, ...}, got list'),
+        ("{not json", "not valid JSON"),
+        ('{"dog": [1, 2]}', "field 'dog': expected"),
+        ('{"dog": {"train": []}}', "field 'dog': no 'val' list of video ids"),
+    ],
+    ids=["a-list", "not-json", "a-domain-of-a-list", "no-val-split"],
+)
+def test_a_bad_youtube_highlights_splits_file_is_named(tmp_path, text, message):
+    from transformers_rdmf.data import load_youtube_highlights
+
+    splits = tmp_path / "splits.json"
+    splits.write_text(text)
+    (tmp_path / "youtube_anno.json").write_text("{}")
+    with pytest.raises(AnnotationError) as raised:
+        load_youtube_highlights(tmp_path, "val", splits_file=splits)
+    assert str(raised.value).startswith(str(splits)) and message in str(raised.value)

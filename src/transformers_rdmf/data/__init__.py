@@ -9,7 +9,6 @@ from .annotations import (
     clips_inside_windows,
     fraction_above_own_median,
     load_annotations,
-    load_youtube_highlights,
     windows_to_spans,
 )
 from .collator import MomentRetrievalCollator, random_temporal_crop
@@ -29,6 +28,7 @@ from .features import (
     youtube_highlights_video_reader,
 )
 from .loader import build_dataloader
+from .youtube_highlights import load_youtube_highlights
 
 __all__ = [
     "ANNOTATION_FEATURES",

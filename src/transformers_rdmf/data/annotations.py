@@ -148,10 +148,14 @@ def _field(record: dict, name: str, where: _Where, kinds: tuple[type, ...]) -> A
     return value
 
 
+# a video of more clips than this is a typo in its duration, not a video (a million 2 s clips: 23 days)
+MAX_CLIPS_PER_VIDEO = 1_000_000
+
+
 def _identity(record: dict, where: _Where) -> dict[str, Any]:
     duration = float(_field(record, "duration", where, (int, float)))
-    if not duration > 0:
-        raise where.error("duration", f"must be positive, got {duration}")
+    if not (math.isfinite(duration) and duration > 0):
+        raise where.error("duration", f"expected a positive, finite number of seconds, got {duration}")
     return {
         "qid": str(_field(record, "qid", where, (int, str))),
         "query": _field(record, "query", where, (str,)).strip(),
@@ -208,8 +212,20 @@ def _qvhighlights_scores(record: dict, where: _Where, num_clips: int) -> np.ndar
             raise where.error("relevant_clip_ids", f"clip id {clip_id!r} outside 0..{num_clips - 1}")
         if not isinstance(row, list) or len(row) != 3:
             raise where.error("saliency_scores", f"row {row!r} for clip {clip_id} is not 3 scores")
+        if not all(_is_number(score) and 0 <= score <= QVHIGHLIGHTS_MAX_SCORE for score in row):
+            raise where.error(
+                "saliency_scores",
+                f"row {row!r} for clip {clip_id}: expected scores in 0..{QVHIGHLIGHTS_MAX_SCORE}",
+            )
         dense[clip_id] = row
     return dense
+
+
+QVHIGHLIGHTS_MAX_SCORE = 4  # each annotator rates a clip 0 (very bad) to 4 (very good)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _custom_scores(record: dict, where: _Where, num_clips: int) -> np.ndarray:
@@ -240,6 +256,11 @@ def _custom_scores(record: dict, where: _Where, num_clips: int) -> np.ndarray:
 def _moment_row(record, where, dataset, clip_length, with_labels, tolerance) -> dict[str, Any]:
     row = _identity(record, where)
     num_clips = num_clips_for(row["duration"], clip_length)
+    if num_clips > MAX_CLIPS_PER_VIDEO:
+        raise where.error(
+            "duration",
+            f"{row['duration']} s is {num_clips} clips of {clip_length} s; at most {MAX_CLIPS_PER_VIDEO} are read",
+        )
     row.update(domain="", clip_length=clip_length, num_clips=num_clips, has_labels=with_labels)
     if not with_labels:
         windows, clipped = np.zeros((0, 2)), 0
@@ -268,6 +289,8 @@ def _per_clip_table(record: dict, where: _Where, name: str, width: int | None) -
         array = array[:, None]
     if array.ndim != 2 or array.shape[0] == 0 or (width is not None and array.shape[1] != width):
         raise where.error(name, f"expected shape (clips, {width or 'A'}), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise where.error(name, "expected finite numbers, got NaN or infinity")
     return array
 
 
@@ -342,49 +365,17 @@ def load_annotations(
     clip_length = clip_length if clip_length is not None else DEFAULT_CLIP_LENGTHS[dataset]
     if clip_length is not None and not clip_length > 0:
         raise ValueError(f"clip_length must be positive, got {clip_length}")
-    rows = []
+    rows, first_line_of_qid = [], {}
     for where, record in read_jsonl(path):
         if dataset in MOMENT_DATASETS:
             row = _moment_row(record, where, dataset, clip_length, with_labels, window_tolerance)
         else:
             row = _highlight_row(record, where, dataset, clip_length)
+        if row["qid"] in first_line_of_qid:  # its text features are read by qid: a second one would alias
+            first = first_line_of_qid[row["qid"]]
+            raise where.error("qid", f"qid {row['qid']!r} repeated (first at line {first})")
+        first_line_of_qid[row["qid"]] = where.line
         if domain is None or row["domain"] == domain:
             rows.append(row)
     _report_clipped(rows, Path(path), window_tolerance)
     return _rows_to_dataset(rows, dataset)
-
-
-def load_youtube_highlights(
-    root: str | Path, split: str, domain: str | None = None, splits_file: str | Path | None = None
-) -> datasets.Dataset:
-    """YouTube Highlights as in UMT's splits: ``splits.json`` (per domain train/val) + ``youtube_anno.json``.
-
-    The query is the domain name; duration = frames / fps; a clip is a highlight when ``match > 0``;
-    clip length = duration / number of clips. ``splits_file`` replaces ``root/splits.json`` (same form:
-    per domain ``{"train": [vid, ...], "val": [...]}``), e.g. with a fold of the train videos.
-    """
-    root = Path(root)
-    splits_path = Path(splits_file) if splits_file is not None else root / "splits.json"
-    splits = json.loads(splits_path.read_text())
-    annotations = json.loads((root / "youtube_anno.json").read_text())
-    rows = []
-    for name in sorted(splits):
-        if domain is not None and name != domain:
-            continue
-        if split not in splits[name]:
-            raise KeyError(f"{splits_path}: domain {name!r} has no split {split!r}")
-        for vid in splits[name][split]:
-            entry = annotations.get(vid)
-            where = _Where(root / "youtube_anno.json", None)
-            if entry is None:
-                raise where.error(vid, f"video listed in {splits_path.name} has no annotation")
-            record = {
-                "qid": vid,
-                "vid": vid,
-                "query": name,
-                "domain": entry.get("domain", name),
-                "duration": float(entry["frames"]) / float(entry["fps"]),
-                "match": entry.get("match"),
-            }
-            rows.append(_highlight_row(record, where, "youtube_highlights", None))
-    return _rows_to_dataset(rows, "youtube_highlights")
