@@ -190,6 +190,34 @@ def test_every_preset_training_key_is_a_training_argument_or_a_protocol_fact(tmp
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expect"),
+    [
+        ("training", "batch_size", "abc", "training.batch_size is 'abc'; expected int"),
+        ("training", "learning_rate", True, "training.learning_rate is True; expected float"),
+        (
+            "training",
+            "video_feature_dirs",
+            "features/clip",
+            "training.video_feature_dirs is 'features/clip'; expected",
+        ),
+        ("config", "hiden_size", 64, "unknown config key(s) ['hiden_size'] (not RDMFConfig fields)"),
+    ],
+    ids=["a-string-batch", "a-boolean-rate", "a-string-for-a-list", "a-misspelt-config-key"],
+)
+def test_a_preset_value_of_the_wrong_type_or_an_unknown_config_key_is_one_line(
+    section, key, value, expect, tmp_path, capsys
+):
+    preset = read_preset("tvsum_i3d")
+    preset[section][key] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(preset))
+    assert train_main(["--output_dir", str(tmp_path / "run"), "--preset", str(path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and expect in errors[0] and str(path) in errors[0], errors
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_flags_are_typed_from_the_dataclass_and_override_the_preset():
     argv = ["--output_dir", "o", "--preset", "tvsum_i3d", "--batch-size", "3", "--max_grad_norm", "0.5"]
     argv += [

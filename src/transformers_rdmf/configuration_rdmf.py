@@ -1,5 +1,7 @@
 """RDMF model configuration."""
 
+import dataclasses
+
 from huggingface_hub.dataclasses import strict
 from transformers import CLIPConfig, PreTrainedConfig
 
@@ -333,8 +335,21 @@ class RDMFConfig(PreTrainedConfig):
 
         A preset file holds ``{"config": {...}, ...}`` (training arguments and feature layout beside it);
         ``overrides`` replace config fields.
+
+        Raises:
+            ValueError: a ``config`` key that is no field of the config (a misspelling is never ignored).
         """
-        return cls(**{**read_preset(name_or_path)["config"], **overrides})
+        config = read_preset(name_or_path)["config"]
+        check_config_keys(config, f"preset {name_or_path}")
+        return cls(**{**config, **overrides})
+
+
+def check_config_keys(config: dict, source: str) -> None:
+    """Refuse a key of a preset's ``config`` section that is no `RDMFConfig` field (a misspelling would
+    otherwise be stored and ignored), naming ``source``."""
+    unknown = sorted(set(config) - {field.name for field in dataclasses.fields(RDMFConfig)})
+    if unknown:
+        raise ValueError(f"{source}: unknown config key(s) {unknown} (not RDMFConfig fields)")
 
 
 def _require(condition: bool, name: str, value, expected: str) -> None:

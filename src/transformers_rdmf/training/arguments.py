@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,7 +288,39 @@ def check_preset_training(training: dict, source: str) -> dict:
             f"{source}: unknown training key(s) {unknown}; a preset's training section holds "
             f"RDMFTrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
         )
+    hints = typing.get_type_hints(RDMFTrainingArguments)
+    for key, value in training.items():
+        if key in fields and not value_fits(value, hints[key]):
+            expected = hints[key].__name__ if isinstance(hints[key], type) else str(hints[key])
+            raise ValueError(
+                f"{source}: training.{key} is {value!r}; expected {expected.replace('NoneType', 'None')}"
+            )
     return {key: value for key, value in training.items() if key in fields}
+
+
+def value_fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type a field is annotated with (``int``, ``float | None``, ``list[str]``, ...);
+    an integer fits a float, a boolean fits only a boolean."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if option is type(None) and value is None:
+            return True
+        if origin is list and isinstance(value, list):
+            (item,) = typing.get_args(option)
+            return all(value_fits(entry, item) for entry in value)
+        if option is bool and isinstance(value, bool):
+            return True
+        if isinstance(value, bool):
+            continue
+        if (
+            option is float
+            and isinstance(value, (int, float))
+            or option in (int, str)
+            and isinstance(value, option)
+        ):
+            return True
+    return False
 
 
 def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArguments:
@@ -299,6 +332,9 @@ def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArgum
         preset = read_preset(name)
     except ValueError as error:
         raise ValueError(f"--preset: {error}") from None
+    from ..configuration_rdmf import check_config_keys  # transformers: only for a run, never for --report
+
+    check_config_keys(preset["config"], f"--preset {name}")
     values = {**check_preset_training(preset.get("training", {}), f"--preset {name}"), **given}
     values["config_overrides"] = parse_overrides(getattr(namespace, "set", []))
     return RDMFTrainingArguments(**values)
