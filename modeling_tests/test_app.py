@@ -207,6 +207,14 @@ def test_a_damaged_checkpoint_is_one_message(tmp_path, capsys):
     assert "rdmf app: error:" in printed and "not valid JSON" in printed and "Traceback" not in printed
 
 
+@pytest.mark.parametrize("port", ["0", "99999", "-1"])
+def test_a_port_out_of_range_is_one_message(port, capsys):
+    assert rdmf_main(["app", "--model", str(TVSUM_CHECKPOINT), "--port", port]) == 2
+    printed = capsys.readouterr().err
+    assert f"rdmf app: error: --port: expected a port number from 1 to 65535, got {port}" in printed
+    assert "Traceback" not in printed
+
+
 def chromium_driver():
     """A headless Chromium through Selenium; skipped (failed under CI) where it is absent."""
     chromium = next((shutil.which(name) for name in CHROMIUMS if shutil.which(name)), None)

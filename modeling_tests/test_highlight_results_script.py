@@ -184,6 +184,23 @@ def test_joint_with_domains_is_refused(script, monkeypatch, capsys):
     assert "--joint trains one model on every domain: drop --domains" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "expect"),
+    [
+        ("--jobs", "0", "a positive integer"),
+        ("--epochs", "0", "a positive integer"),
+        ("--train_folds", "-1", "0 or more"),
+    ],
+)
+def test_a_sweep_number_out_of_range_is_refused_before_any_training(
+    flag, value, expect, script, monkeypatch, capsys
+):
+    monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--data_root", "x", flag, value])
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    assert stopped.value.code == 2 and f"{flag}: expected {expect}, got {value}" in capsys.readouterr().err
+
+
 def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):
     def run(domain, fold=None, curve=((1, 50.0), (2, 60.0), (3, 70.0))):
         return {"variant": "full", "joint": True, "domain": domain, "seed": 0, "fold": fold, "curve": curve}

@@ -586,6 +586,7 @@ def test_every_training_number_is_range_checked(case, synthetic, tmp_path, capsy
         (["--batch-size", "-2"], "--batch-size: expected a positive integer, got -2"),
         (["--decode-threads", "0"], "--decode-threads: expected a positive integer, got 0"),
         (["--clip-length", "inf"], "--clip-length: expected a positive number of seconds, got inf"),
+        (["--device", "bogus"], "--device: 'bogus' is not a torch device"),
     ],
 )
 def test_extraction_numbers_are_range_checked(extra, expect, shared_data, tmp_path, capsys):

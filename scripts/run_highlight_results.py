@@ -143,6 +143,11 @@ def main() -> None:
         return
     if not args.data_root:
         parser.error("--data_root is required to train")
+    for flag in ("epochs", "eval_every", "jobs", "threads", "batch_size", "train_folds"):
+        value = getattr(args, flag)
+        if value is not None and value < (0 if flag == "train_folds" else 1):
+            least = "0 or more" if flag == "train_folds" else "a positive integer"
+            parser.error(f"--{flag}: expected {least}, got {value}")
     if args.joint and args.domains:
         parser.error("--joint trains one model on every domain: drop --domains")
     if args.protocol == "cv" and args.dataset != "tvsum":

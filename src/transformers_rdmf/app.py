@@ -306,6 +306,8 @@ def run_app(args: argparse.Namespace) -> None:
         import gradio  # noqa: F401
     except ImportError:
         raise ValueError('rdmf app needs gradio: pip install "transformers_rdmf[app]"') from None
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port: expected a port number from 1 to 65535, got {args.port}")
     build_app(args.model).launch(server_port=args.port, share=args.share)
 
 

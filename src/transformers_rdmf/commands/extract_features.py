@@ -102,7 +102,7 @@ def run_extract_features(args: argparse.Namespace) -> int:
     )
     # processes wait for the slowest shard (and for the queries): far past NCCL's default 10 minutes
     state = PartialState(cpu=launched_on_cpu(), timeout=datetime.timedelta(hours=24))
-    device = args.device or state.device
+    device = checked_device(args.device) or state.device
     report = extract_video_features(
         videos, args.out, encoders, args.clip_length, args.frames_per_clip, args.batch_size, device,
         decode_threads=args.decode_threads, mixed_precision=args.mixed_precision, state=state,
@@ -144,3 +144,17 @@ def _extract_queries(args, device) -> None:
 def _output_folders(encoders, queries) -> list[str]:
     """The folders below ``--out`` a run writes: one per video backbone, and ``text`` for the queries."""
     return [encoder.name for encoder in encoders] + (["text"] if queries is not None else [])
+
+
+def checked_device(name: str | None):
+    """``--device`` as a `torch.device` (None when not given), or a one-line error naming the flag."""
+    import torch
+
+    if name is None:
+        return None
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"--device: {name!r} is not a torch device, e.g. cpu, cuda, cuda:1 ({error})"
+        ) from None
