@@ -594,3 +594,37 @@ def test_extraction_numbers_are_range_checked(extra, expect, shared_data, tmp_pa
     argv += ["--out", str(tmp_path / "f"), "--backbones", "timm:test_resnet", "--random-weights", *extra]
     refused(rdmf_main, argv, capsys, tmp_path, expect=expect)
     assert not (tmp_path / "f").exists()
+
+
+SCRIPT_CASES = {
+    "plot_highlight_curves": (["{missing}", "--output", "{out}"], "No such file or directory"),
+    "plot_k_sweep": (["--tvsum", "{missing}", "--out", "{out}"], "No such file or directory"),
+    "plot_scale": (["--results", "{listed}", "--out", "{out}"], "expected benchmark_scale.py's JSON"),
+    "tvsum_baselines": (["--data_root", "{missing}"], "annotation file not found"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPT_CASES))
+def test_the_result_scripts_answer_bad_input_in_one_line(script, tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    main = __import__(script).main
+    (tmp_path / "listed.json").write_text("[1, 2]")
+    paths = {
+        "missing": tmp_path / "missing.json",
+        "listed": tmp_path / "listed.json",
+        "out": tmp_path / "p.png",
+    }
+    template, expect = SCRIPT_CASES[script]
+    argv = [part.format(**paths) for part in template]
+    line = refused(main, argv, capsys, tmp_path, expect=expect)
+    assert line.startswith(f"{script}.py: error: ")
+
+
+def test_a_plot_never_overwrites_its_results_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from plot_k_sweep import main
+
+    results = tmp_path / "k.json"
+    results.write_text("{}")
+    line = refused(main, ["--tvsum", str(results), "--out", str(results)], capsys, tmp_path, expect="--out")
+    assert f"would overwrite --tvsum {results}" in line

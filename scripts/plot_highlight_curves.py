@@ -11,8 +11,8 @@ model for every domain) the dashed curve is the mean over every domain's held-ou
 """
 
 import argparse
-import json
 import math
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +20,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from transformers_rdmf.atomic import check_output_paths  # noqa: E402
+from transformers_rdmf.errors import run_command  # noqa: E402
+from transformers_rdmf.training.report import read_results_file  # noqa: E402
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
 from transformers_rdmf.training.sweep import folds_of  # noqa: E402
 
@@ -65,19 +68,27 @@ def plot(results: dict, seed: int, output: Path) -> None:
     print(f"wrote {output}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("results", help="a results JSON of scripts/run_highlight_results.py")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
-    results = json.loads(Path(args.results).read_text())
-    dataset = next(iter(results.values()))["dataset"]
-    joint = "_joint" if next(iter(results.values())).get("joint") else ""
-    plot(results, args.seed, args.output or IMAGES / f"curves_{dataset}{joint}.png")
+    args = parser.parse_args(argv)
+
+    def work() -> None:
+        results = read_results_file(Path(args.results))
+        if not results:
+            raise ValueError(f"{args.results}: no runs")
+        dataset = next(iter(results.values()))["dataset"]
+        joint = "_joint" if next(iter(results.values())).get("joint") else ""
+        output = args.output or IMAGES / f"curves_{dataset}{joint}.png"
+        check_output_paths({"--output": output}, {"results": args.results})
+        plot(results, args.seed, output)
+
+    return run_command("plot_highlight_curves.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

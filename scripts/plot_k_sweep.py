@@ -14,7 +14,7 @@ runs of the plain recipe are read (no ``--tag``, no ``--set``).
 
 import argparse
 import statistics
-from pathlib import Path
+import sys
 
 import matplotlib
 
@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf import RDMFConfig  # noqa: E402
+from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
+from transformers_rdmf.errors import run_command  # noqa: E402
 from transformers_rdmf.training.report import PROTOCOL_SHORT_NAMES, gathered_cv, load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.sweep import VARIANTS, domains_of, headline_of, with_fold_selection  # noqa: E402
 
@@ -87,12 +89,12 @@ def draw_panel(axis, paths: list[str], title: str) -> None:
     axis.legend(fontsize=8)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tvsum", nargs="+", default=[], help="TVSum results files (cross-validated)")
     parser.add_argument("--youtube", nargs="+", default=[], help="YouTube Highlights results files")
     parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     panels = [
         (paths, title)
         for paths, title in (
@@ -103,13 +105,18 @@ def main() -> None:
     ]
     if not panels:
         parser.error("give --tvsum or --youtube results files")
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.2), squeeze=False)
-    for axis, (paths, title) in zip(axes[0], panels):
-        draw_panel(axis, paths, title)
-    figure.tight_layout()
-    figure.savefig(Path(args.out), dpi=120)
-    print(f"wrote {args.out}")
+
+    def work() -> None:
+        check_output_paths({"--out": args.out}, {"--tvsum": args.tvsum, "--youtube": args.youtube})
+        figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.2), squeeze=False)
+        for axis, (paths, title) in zip(axes[0], panels):
+            draw_panel(axis, paths, title)
+        figure.tight_layout()
+        atomic_write(args.out, lambda path: figure.savefig(path, dpi=120, format="png"))
+        print(f"wrote {args.out}")
+
+    return run_command("plot_k_sweep.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

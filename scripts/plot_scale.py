@@ -8,12 +8,16 @@ Only measured rows are drawn (skipped rows are absent); the machine line of the 
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from transformers_rdmf.atomic import check_output_paths  # noqa: E402
+from transformers_rdmf.errors import run_command  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 STYLES = {
@@ -73,16 +77,24 @@ def plot(results: dict, out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--results", type=Path, default=IMAGES / "benchmark_scale.json")
     parser.add_argument("--out", type=Path, default=IMAGES / "scale_loglog.png")
     args = parser.parse_args(argv)
-    plot(json.loads(args.results.read_text()), args.out)
-    print(f"wrote {args.out}")
+
+    def work() -> None:
+        check_output_paths({"--out": args.out}, {"--results": args.results})
+        results = json.loads(args.results.read_text())
+        if not isinstance(results, dict) or not {"machine", "rows"} <= set(results):
+            raise ValueError(f"--results {args.results}: expected benchmark_scale.py's JSON (machine, rows)")
+        plot(results, args.out)
+        print(f"wrote {args.out}")
+
+    return run_command("plot_scale.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,11 +18,13 @@ A video is scored the same way on both sets, so a gap between the columns is a g
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from transformers_rdmf.data import load_annotations, tvsum_video_reader
+from transformers_rdmf.errors import run_command
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 from transformers_rdmf.training.selection import fold_split
 
@@ -79,36 +81,42 @@ def train_folds(videos: list[dict], folds: int) -> list[tuple[list[dict], list[d
     return splits
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data_root", type=Path, required=True)
     parser.add_argument("--alpha", type=float, default=10.0, help="ridge penalty")
     parser.add_argument("--random_draws", type=int, default=20)
-    args = parser.parse_args()
-    train, val = load_videos(args.data_root, "train"), load_videos(args.data_root, "val")
-    rng = np.random.default_rng(0)
+    args = parser.parse_args(argv)
 
-    def random_map(videos):
-        draws = [top5_map(videos, lambda v: rng.random(len(v["target"]))) for _ in range(args.random_draws)]
-        return float(np.mean(draws))
+    def work() -> None:
+        train, val = load_videos(args.data_root, "train"), load_videos(args.data_root, "val")
+        rng = np.random.default_rng(0)
 
-    def ridge(predict_on, fitted_on):
-        weights = fit_ridge(fitted_on, args.alpha)
-        return top5_map(predict_on, lambda v: with_bias(v["features"]) @ weights)
+        def random_map(videos):
+            draws = [
+                top5_map(videos, lambda v: rng.random(len(v["target"]))) for _ in range(args.random_draws)
+            ]
+            return float(np.mean(draws))
 
-    held_out = [ridge(held, kept) for kept, held in train_folds(train, 4)]
-    rows = [
-        ("random", random_map(val), random_map(train)),
-        ("mean annotator (oracle)", top5_map(val, lambda v: v["scores"].mean(1)), top5_map(train, lambda v: v["scores"].mean(1))),
-        ("ridge (joint)", ridge(val, train), float(np.mean(held_out))),
-    ]  # fmt: skip
-    print(f"| baseline | val videos ({len(val)}) | train videos ({len(train)}) |")
-    print("|---|---|---|")
-    for name, on_val, on_train in rows:
-        print(f"| {name} | {on_val:.2f} | {on_train:.2f} |")
+        def ridge(predict_on, fitted_on):
+            weights = fit_ridge(fitted_on, args.alpha)
+            return top5_map(predict_on, lambda v: with_bias(v["features"]) @ weights)
+
+        held_out = [ridge(held, kept) for kept, held in train_folds(train, 4)]
+        rows = [
+            ("random", random_map(val), random_map(train)),
+            ("mean annotator (oracle)", top5_map(val, lambda v: v["scores"].mean(1)), top5_map(train, lambda v: v["scores"].mean(1))),
+            ("ridge (joint)", ridge(val, train), float(np.mean(held_out))),
+        ]  # fmt: skip
+        print(f"| baseline | val videos ({len(val)}) | train videos ({len(train)}) |")
+        print("|---|---|---|")
+        for name, on_val, on_train in rows:
+            print(f"| {name} | {on_val:.2f} | {on_train:.2f} |")
+
+    return run_command("tvsum_baselines.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

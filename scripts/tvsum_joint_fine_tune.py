@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from transformers_rdmf.data import TVSUM_DOMAINS
+from transformers_rdmf.errors import run_command
 from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 
 
@@ -87,7 +89,7 @@ def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -101,26 +103,30 @@ def main() -> None:
     parser.add_argument("--work_dir", default="runs/tvsum_joint_fine_tune")
     parser.add_argument("--results", default="results/tvsum_joint_fine_tune.json")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    start, joint_scores = joint_model(args)
-    path = Path(args.results)
-    results = json.loads(path.read_text()) if path.exists() else {}
-    runs = results.setdefault(f"lr{args.learning_rate}/seed{args.seed}", {})
-    for domain in args.domains:
-        runs[domain] = {"joint": joint_scores[domain], **fine_tune(args, start, domain)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1))
-        run = runs[domain]
+    args = parser.parse_args(argv)
+
+    def work() -> None:
+        torch.set_num_threads(args.threads)
+        start, joint_scores = joint_model(args)
+        path = Path(args.results)
+        results = json.loads(path.read_text()) if path.exists() else {}
+        runs = results.setdefault(f"lr{args.learning_rate}/seed{args.seed}", {})
+        for domain in args.domains:
+            runs[domain] = {"joint": joint_scores[domain], **fine_tune(args, start, domain)}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=1))
+            run = runs[domain]
+            print(
+                f"{domain}: joint {run['joint']:.2f}, fine-tuned best {run['best']:.2f} final {run['final']:.2f}"
+            )
+        done = [runs[d] for d in args.domains]
         print(
-            f"{domain}: joint {run['joint']:.2f}, fine-tuned best {run['best']:.2f} final {run['final']:.2f}"
+            f"mean over {len(done)}: joint {statistics.mean(r['joint'] for r in done):.2f}, fine-tuned best "
+            f"{statistics.mean(r['best'] for r in done):.2f} final {statistics.mean(r['final'] for r in done):.2f}"
         )
-    done = [runs[d] for d in args.domains]
-    print(
-        f"mean over {len(done)}: joint {statistics.mean(r['joint'] for r in done):.2f}, fine-tuned best "
-        f"{statistics.mean(r['best'] for r in done):.2f} final {statistics.mean(r['final'] for r in done):.2f}"
-    )
+
+    return run_command("tvsum_joint_fine_tune.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
