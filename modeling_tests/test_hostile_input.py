@@ -628,3 +628,28 @@ def test_a_plot_never_overwrites_its_results_file(tmp_path, capsys, monkeypatch)
     results.write_text("{}")
     line = refused(main, ["--tvsum", str(results), "--out", str(results)], capsys, tmp_path, expect="--out")
     assert f"would overwrite --tvsum {results}" in line
+
+
+@pytest.mark.parametrize(
+    ("entry", "argv", "prog"),
+    [
+        (rdmf_main, ["predict", "--bogus"], "rdmf predict"),
+        (
+            rdmf_main,
+            ["extract-features", "--videos", "v.mp4", "--out", "o", "--bogus"],
+            "rdmf",
+        ),
+        (rdmf_main, [], "rdmf"),
+        (train_main, ["--output_dir", "o", "--bogus"], "rdmf-train"),
+        (evaluate_main, ["--output_dir", "o"], "rdmf-evaluate"),
+        (qvhighlights_main, ["--gt_path", "g"], "python -m transformers_rdmf.metrics.qvhighlights"),
+    ],
+    ids=["predict", "extract-features", "no-command", "train", "evaluate", "metrics"],
+)
+def test_a_bad_flag_is_one_line_not_the_usage_block(entry, argv, prog, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        entry(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
+    assert not list(tmp_path.iterdir())

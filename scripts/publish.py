@@ -11,14 +11,12 @@ Every input is checked before anything is written. See docs/hub.md.
 import argparse
 import sys
 
-from transformers_rdmf.errors import run_command
+from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.hub import DATASETS, check_space_dir, publish_checkpoint, push_folder, write_space
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "checkpoint_dir", help="what save_pretrained wrote (config.json, model.safetensors, ...)"
     )

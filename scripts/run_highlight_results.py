@@ -35,6 +35,7 @@ Results are appended to the JSON after every run, so an interrupted sweep resume
 import argparse
 
 from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS
+from transformers_rdmf.errors import OneLineParser
 from transformers_rdmf.training.sweep import (  # noqa: F401 (the tests reach these through the script)
     VARIANTS,
     data_arguments,
@@ -50,9 +51,7 @@ from transformers_rdmf.training.sweep import (  # noqa: F401 (the tests reach th
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(HIGHLIGHT_DATASETS), default="tvsum")
     parser.add_argument("--data_root")
     parser.add_argument(

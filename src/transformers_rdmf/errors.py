@@ -8,6 +8,7 @@ traceback. ``--debug`` shows the traceback of a usage error too. Standard librar
 imports no torch).
 """
 
+import argparse
 import math
 import sys
 import traceback
@@ -81,4 +82,30 @@ def wants_debug(argv: list[str] | None) -> bool:
     return "--debug" in (sys.argv[1:] if argv is None else argv)
 
 
-__all__ = ["one_line", "run_command", "usage_errors", "wants_debug"]
+def usage_error_in_one_line(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make ``parser`` (and the sub-command parsers it creates later) answer a bad flag with one line,
+    ``PROG: error: MESSAGE``, and exit 2, instead of argparse's usage block first."""
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {one_line(message)}\n")
+
+    parser.error = error
+    return parser
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (`usage_error_in_one_line`); sub-command
+    parsers made by ``add_subparsers`` are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
+__all__ = [
+    "OneLineParser",
+    "one_line",
+    "run_command",
+    "usage_error_in_one_line",
+    "usage_errors",
+    "wants_debug",
+]

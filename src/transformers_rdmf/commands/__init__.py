@@ -11,14 +11,14 @@ than a window (``--window-clips``) run in overlapping windows (see :mod:`long_vi
 
 import argparse
 
-from ..errors import run_command, wants_debug
+from ..errors import OneLineParser, run_command, wants_debug
 from ..long_video import DEFAULT_WINDOW_CLIPS
 from .convert_features import add_convert_features_parser
 from .extract_features import add_extract_features_parser
 from .predict import run_predict
 
 
-class FlagParser(argparse.ArgumentParser):
+class FlagParser(OneLineParser):
     """An ``ArgumentParser`` whose ``--long-flag`` also answers to ``--long_flag``, as ``rdmf-train``'s flags
     (``HfArgumentParser``) answer to both spellings; sub-command parsers inherit it."""
 

@@ -12,7 +12,6 @@ Command line, with the official script's interface::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -21,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from transformers_rdmf.atomic import atomic_write_json, check_not_replacing, check_output_paths
-from transformers_rdmf.errors import run_command
+from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.metrics.inputs import (
     MetricInputError,
     Records,
@@ -332,8 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     ``--save_path`` may not be an input; it is written whole or not at all, as strict JSON. A bad input is
     one line naming the file (`errors.run_command`), exit 2.
     """
-    parser = argparse.ArgumentParser(
-        description="QVHighlights moment retrieval and highlight detection evaluation"
+    parser = OneLineParser(
+        prog="python -m transformers_rdmf.metrics.qvhighlights",
+        description="QVHighlights moment retrieval and highlight detection evaluation",
     )
     parser.add_argument("--submission_path", required=True, help="predictions jsonl")
     parser.add_argument("--gt_path", required=True, help="ground-truth jsonl")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
+from ..errors import usage_error_in_one_line
 from ..presets import list_presets, read_preset
 
 
@@ -258,7 +259,7 @@ def build_train_parser():
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)"
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    return parser
+    return usage_error_in_one_line(parser)
 
 
 def _flag_type(hint):
