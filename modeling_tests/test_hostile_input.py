@@ -172,6 +172,9 @@ BAD_NUMBERS = {
     "--top-k 0": (["--top-k", "0"], "--top-k: expected a positive integer, got 0"),
     "--clip-length nan": (["--clip-length", "nan"], "--clip-length: expected a positive number of seconds, got nan"),
     "--window-clips 0": (["--window-clips", "0"], "--window-clips: expected a positive integer, got 0"),
+    "--duration 5": (["--duration", "5"], "--duration 5: the 10 feature rows of 2 s span more than 18 s"),
+    "--gt 0 inf": (["--gt", "0", "inf"], "--gt: expected START END with 0 <= START < END seconds"),
+    "--gt 10 500": (["--gt", "10", "500"], "--gt: the window [10.0, 500.0] ends past the video's 20 s"),
 }  # fmt: skip
 
 

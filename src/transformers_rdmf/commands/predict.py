@@ -14,6 +14,7 @@ import torch
 
 from ..atomic import atomic_write, atomic_write_json, check_not_replacing, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
+from ..data.annotations import DEFAULT_WINDOW_TOLERANCE
 from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
 from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import check_feature_folders, read_model_feature_signatures
@@ -182,7 +183,7 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
             with warnings.catch_warnings():  # a short video is reported once, when it is decoded
                 warnings.simplefilter("ignore")
                 read_frame_timestamps(args.video)  # fails fast, before the model loads
-    if args.gt is not None and not 0 <= args.gt[0] < args.gt[1]:
+    if args.gt is not None and not (0 <= args.gt[0] < args.gt[1] and math.isfinite(args.gt[1])):
         raise ValueError(f"--gt: expected START END with 0 <= START < END seconds, got {args.gt}")
     if args.top_k is not None:
         require_positive_integer("--top-k", args.top_k)
@@ -287,8 +288,28 @@ def _predict_inputs(args, model, processor, query: str) -> PredictInputs:
             args.duration if args.duration is not None else features.shape[0] * clip_length,
             f"features {' + '.join(args.features)}",
         )
+    _check_duration_against_clips(args, duration, features_rows=None if args.video else features.shape[0],
+                                  clip_length=clip_length)  # fmt: skip
     inputs.update(_query_inputs(args, config, processor, query))
     return PredictInputs(inputs, long_video, duration, clip_length, source)
+
+
+def _check_duration_against_clips(
+    args, duration: float, features_rows: int | None, clip_length: float
+) -> None:
+    """``--duration`` must cover all but the last (possibly partial) feature row; ``--gt`` must end in the video
+    (as an annotation's window, within `DEFAULT_WINDOW_TOLERANCE`)."""
+    if (
+        features_rows is not None
+        and args.duration is not None
+        and duration <= (features_rows - 1) * clip_length
+    ):
+        raise ValueError(
+            f"--duration {duration:g}: the {features_rows} feature rows of {clip_length:g} s span more than "
+            f"{(features_rows - 1) * clip_length:g} s; give the video's duration, or leave --duration out"
+        )
+    if args.gt is not None and args.gt[1] > duration + DEFAULT_WINDOW_TOLERANCE:
+        raise ValueError(f"--gt: the window {args.gt} ends past the video's {duration:g} s")
 
 
 def _check_feature_manifests(args, config) -> float | None:
