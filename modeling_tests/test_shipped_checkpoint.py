@@ -15,7 +15,7 @@ FEATURES = REPO / "examples" / "tvsum"
 VID = "Bhxk-O1Y7Ho"
 
 
-def test_readme_command_reproduces_the_recorded_top5_map(shared_data, tmp_path):
+def test_readme_command_reproduces_the_recorded_top5_map(shared_data, tmp_path, capsys):
     out = tmp_path / "highlights.json"
     argv = [
         "predict", "--model", str(CHECKPOINT),
@@ -25,6 +25,7 @@ def test_readme_command_reproduces_the_recorded_top5_map(shared_data, tmp_path):
         "--output", str(tmp_path / "highlights.png"), "--json", str(out),
     ]  # fmt: skip
     assert rdmf_main(argv) == 0
+    assert "warning" not in capsys.readouterr().err  # its config.json has every field: no "lacks" warning
     result = json.loads(out.read_text())
     # a highlight-only checkpoint: top clips by saliency, not moments from its untrained moment head
     assert result["trained_heads"] == ["saliency"] and "moments" not in result
