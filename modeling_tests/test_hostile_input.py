@@ -361,6 +361,39 @@ def test_an_unreadable_feature_file_is_one_line_naming_it(case, workspace, capsy
     assert line.count(str(text)) == 1
 
 
+@pytest.mark.parametrize(
+    ("array", "expect"),
+    [
+        (np.ones((10, 24), np.complex64), "an array of dtype complex64; expected real numbers"),
+        (np.ones((10, 24), bool), "an array of dtype bool; expected real numbers"),
+        (np.zeros((0, 24), np.float32), "must hold a (rows, dim) array, got shape (0, 24)"),
+    ],
+    ids=["complex", "boolean", "no-rows"],
+)
+def test_features_that_are_not_real_rows_are_refused(array, expect, workspace, capsys):
+    np.savez(workspace / "features" / "vid.npz", features=array)
+    refused(rdmf_main, predict_argv(workspace), capsys, workspace, expect=expect)
+    assert not (workspace / "out").exists()
+
+
+def test_a_feature_set_refuses_a_video_of_no_rows(tmp_path, capsys):
+    stream = tmp_path / "clip"
+    stream.mkdir()
+    np.savez(stream / "v1.npz", features=np.ones((3, 8), np.float32))
+    np.savez(stream / "v2.npz", features=np.zeros((0, 8), np.float32))
+    argv = [
+        "convert-features",
+        "--layout",
+        "moment_detr",
+        "--video-dirs",
+        str(stream),
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    line = refused(rdmf_main, argv, capsys, tmp_path, expect="no rows; expected one feature row per clip")
+    assert str(stream / "v2.npz") in line and not (tmp_path / "s").exists()
+
+
 def test_json_is_written_strict_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         atomic_write_json(tmp_path / "m.json", {"mAP": float("nan")})

@@ -295,7 +295,10 @@ def _write_stream(stream: SourceStream, ids, folder: Path, dtype: str, shard_row
 
 
 def _stored(array: np.ndarray, dtype: str, name: str, identifier: str) -> tuple[np.ndarray, float]:
-    """The array in ``dtype`` and the largest absolute change that made; refuses values it cannot hold."""
+    """The array in ``dtype`` and the largest absolute change that made; refuses values it cannot hold, an
+    array of no rows."""
+    if array.shape[0] == 0:
+        raise FeatureError(f"stream {name!r}, id {identifier!r}: no rows; expected one feature row per clip")
     source = np.asarray(array, dtype=np.float32)
     stored = source.astype(dtype)
     if not np.isfinite(stored).all():

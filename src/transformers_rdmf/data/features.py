@@ -61,15 +61,21 @@ def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
     path = _require_file(Path(path))
     try:
         if path.suffix == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        with np.load(path, allow_pickle=False) as archive:
-            if key not in archive.files:
-                raise FeatureError(f"{path}: no array {key!r} (found: {', '.join(archive.files)})")
-            return archive[key]
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                if key not in archive.files:
+                    raise FeatureError(f"{path}: no array {key!r} (found: {', '.join(archive.files)})")
+                array = archive[key]
     except FeatureError:
         raise
     except UNREADABLE as error:
         raise unreadable(path, error) from None
+    if array.dtype.kind not in "fiu":  # complex, boolean, strings: no feature is made of them
+        raise FeatureError(
+            f"{path}: an array of dtype {array.dtype}; expected real numbers (float16 or float32)"
+        )
+    return array
 
 
 def read_array_shape(path: str | Path, key: str | None = None) -> tuple[int, ...]:
@@ -100,13 +106,15 @@ def _array_shape(path: Path, key: str | None) -> tuple[int, ...]:
 
 
 def check_feature_values(array: np.ndarray, path: str | Path) -> None:
-    """Refuse rows holding NaN or infinity (every output would be made up); warn of constant rows (all zero,
-    say: a failed extraction), with their count, since they carry no information about their clip.
+    """Refuse an array of no rows, or with rows holding NaN or infinity (every output would be made up); warn of
+    constant rows (all zero, say: a failed extraction), with their count, since they carry no information about their clip.
 
     Args:
         array: ``(rows, dim)``.
     """
     rows = array.shape[0]
+    if rows == 0:
+        raise FeatureError(f"{path}: no rows; expected one feature row per clip")
     finite = np.isfinite(array).all(axis=-1)
     if not finite.all():
         raise FeatureError(f"{path}: {int((~finite).sum())} of {rows} rows hold NaN or infinity")
