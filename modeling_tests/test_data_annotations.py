@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -231,3 +232,37 @@ def test_a_bad_youtube_highlights_splits_file_is_named(tmp_path, text, message):
     with pytest.raises(AnnotationError) as raised:
         load_youtube_highlights(tmp_path, "val", splits_file=splits)
     assert str(raised.value).startswith(str(splits)) and message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ("{not json", "youtube_anno.json: not valid JSON"),
+        ("[1]", "youtube_anno.json: expected {vid: {frames, fps, match}}, got list"),
+        (
+            '{"v1": {"fps": 30, "match": [1, 0]}}',
+            "youtube_anno.json, field 'v1': frames: expected a positive number",
+        ),
+        (
+            '{"v1": {"frames": 90, "fps": 0, "match": [1, 0]}}',
+            "field 'v1': fps: expected a positive number, got 0",
+        ),
+    ],
+    ids=["not-json", "a-list", "no-frames", "zero-fps"],
+)
+def test_a_bad_youtube_highlights_annotation_file_is_named(tmp_path, annotations, message):
+    from transformers_rdmf.data import load_youtube_highlights
+
+    (tmp_path / "splits.json").write_text('{"dog": {"train": [], "val": ["v1"]}}')
+    (tmp_path / "youtube_anno.json").write_text(annotations)
+    with pytest.raises(AnnotationError, match=re.escape(message)):
+        load_youtube_highlights(tmp_path, "val")
+
+
+def test_a_splits_file_whose_video_ids_are_not_strings_is_named(tmp_path):
+    from transformers_rdmf.data import load_youtube_highlights
+
+    (tmp_path / "splits.json").write_text('{"dog": {"val": [[1]]}}')
+    (tmp_path / "youtube_anno.json").write_text("{}")
+    with pytest.raises(AnnotationError, match=r"field 'dog': expected .* \(video ids are strings\)"):
+        load_youtube_highlights(tmp_path, "val")

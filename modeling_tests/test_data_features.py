@@ -222,3 +222,22 @@ def test_youtube_highlights_jsonl_video_without_features_names_the_file(shared_d
     with pytest.raises(FileNotFoundError, match=str(missing)):
         dataset.check_lengths()
     assert isinstance(dataset.video_reader, VideoFeatureReader)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, bool, "U3"])
+def test_text_features_that_are_not_real_numbers_are_refused_naming_the_file(dtype, tmp_path):
+    np.savez(tmp_path / "qid1.npz", last_hidden_state=np.ones((4, 8), dtype=dtype))
+    with pytest.raises(
+        FeatureError, match=rf"{tmp_path / 'qid1.npz'}: an array of dtype .*; expected real numbers"
+    ):
+        TextFeatureReader(tmp_path).read({"qid": "1"})
+
+
+def test_a_feature_set_is_never_written_over_an_existing_folder(tmp_path):
+    from transformers_rdmf.data import write_feature_set
+
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "mine.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="exists; give a new folder"):
+        write_feature_set([], tmp_path / "set", layout="moment_detr")
+    assert (tmp_path / "set" / "mine.txt").read_text() == "mine"

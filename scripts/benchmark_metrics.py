@@ -76,7 +76,9 @@ def whole_process_table(args: argparse.Namespace) -> None:
             official = [sys.executable, "-m", "standalone_eval.eval", *files]
             rows.append(("official standalone_eval/eval.py (baseline)", official, args.official_eval))
         times = [
-            process_seconds([*command, "--save_path", f"{scratch}/{i}.json"], cwd, args.process_repeats)
+            process_seconds(
+                [*command, "--save_path", f"{scratch}/{i}.json", "--overwrite"], cwd, args.process_repeats
+            )
             for i, (_, command, cwd) in enumerate(rows)
         ]
     baseline = times[-1] if args.official_eval is not None else None

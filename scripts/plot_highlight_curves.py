@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf.atomic import check_output_paths  # noqa: E402
-from transformers_rdmf.errors import run_command  # noqa: E402
+from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import read_results_file  # noqa: E402
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
 from transformers_rdmf.training.sweep import folds_of  # noqa: E402
@@ -69,9 +69,7 @@ def plot(results: dict, seed: int, output: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", help="a results JSON of scripts/run_highlight_results.py")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path)

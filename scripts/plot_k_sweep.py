@@ -12,7 +12,6 @@ cross-validation runs are first gathered per category over their five folds, as 
 runs of the plain recipe are read (no ``--tag``, no ``--set``).
 """
 
-import argparse
 import statistics
 import sys
 
@@ -23,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf import RDMFConfig  # noqa: E402
 from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
-from transformers_rdmf.errors import run_command  # noqa: E402
+from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import PROTOCOL_SHORT_NAMES, gathered_cv, load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.sweep import VARIANTS, domains_of, headline_of, with_fold_selection  # noqa: E402
 
@@ -90,7 +89,7 @@ def draw_panel(axis, paths: list[str], title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tvsum", nargs="+", default=[], help="TVSum results files (cross-validated)")
     parser.add_argument("--youtube", nargs="+", default=[], help="YouTube Highlights results files")
     parser.add_argument("--out", required=True)

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf.atomic import check_output_paths  # noqa: E402
-from transformers_rdmf.errors import run_command  # noqa: E402
+from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 STYLES = {
@@ -78,9 +78,7 @@ def plot(results: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=IMAGES / "benchmark_scale.json")
     parser.add_argument("--out", type=Path, default=IMAGES / "scale_loglog.png")
     args = parser.parse_args(argv)

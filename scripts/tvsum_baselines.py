@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from transformers_rdmf.data import load_annotations, tvsum_video_reader
-from transformers_rdmf.errors import run_command
+from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 from transformers_rdmf.training.selection import fold_split
 
@@ -82,9 +82,7 @@ def train_folds(videos: list[dict], folds: int) -> list[tuple[list[dict], list[d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_root", type=Path, required=True)
     parser.add_argument("--alpha", type=float, default=10.0, help="ridge penalty")
     parser.add_argument("--random_draws", type=int, default=20)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from transformers_rdmf.data import TVSUM_DOMAINS
-from transformers_rdmf.errors import run_command
+from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 
 
@@ -90,9 +90,7 @@ def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_root", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--joint_epochs", type=int, default=60)

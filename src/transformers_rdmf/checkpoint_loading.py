@@ -17,21 +17,12 @@ from pathlib import Path
 import torch
 from transformers import PretrainedConfig
 
-from .configuration_rdmf import RDMFConfig
+from .configuration_rdmf import SAVED_KEYS, RDMFConfig
 from .errors import one_line
 from .modeling_rdmf import RDMFForMomentRetrieval
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "training_args.bin")
-# Keys save_pretrained writes that are no config field.
-SAVED_KEYS = {
-    "auto_map",
-    "custom_pipelines",
-    "model_type",
-    "transformers_version",
-    "architectures",
-    "_name_or_path",
-}
 
 
 class CheckpointError(ValueError):

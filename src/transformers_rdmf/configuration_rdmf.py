@@ -344,10 +344,17 @@ class RDMFConfig(PreTrainedConfig):
         return cls(**{**config, **overrides})
 
 
+# Keys save_pretrained writes into config.json that are no config field.
+SAVED_KEYS = frozenset(
+    {"auto_map", "custom_pipelines", "model_type", "transformers_version", "architectures", "_name_or_path"}
+)
+
+
 def check_config_keys(config: dict, source: str) -> None:
-    """Refuse a key of a preset's ``config`` section that is no `RDMFConfig` field (a misspelling would
-    otherwise be stored and ignored), naming ``source``."""
-    unknown = sorted(set(config) - {field.name for field in dataclasses.fields(RDMFConfig)})
+    """Refuse a key of a preset's ``config`` section that is neither an `RDMFConfig` field nor one
+    ``save_pretrained`` writes (`SAVED_KEYS`: a config copied from a checkpoint is fine); a misspelling
+    would otherwise be stored and ignored. Names ``source``."""
+    unknown = sorted(set(config) - {field.name for field in dataclasses.fields(RDMFConfig)} - SAVED_KEYS)
     if unknown:
         raise ValueError(f"{source}: unknown config key(s) {unknown} (not RDMFConfig fields)")
 

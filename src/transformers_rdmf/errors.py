@@ -82,23 +82,24 @@ def wants_debug(argv: list[str] | None) -> bool:
     return "--debug" in (sys.argv[1:] if argv is None else argv)
 
 
+def exit_with_one_line(parser: argparse.ArgumentParser, message: str):
+    """What a usage error prints instead of argparse's usage block: ``PROG: error: MESSAGE``; exit 2."""
+    parser.exit(2, f"{parser.prog}: error: {one_line(message)}\n")
+
+
 def usage_error_in_one_line(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make ``parser`` (and the sub-command parsers it creates later) answer a bad flag with one line,
-    ``PROG: error: MESSAGE``, and exit 2, instead of argparse's usage block first."""
-
-    def error(message: str):
-        parser.exit(2, f"{parser.prog}: error: {one_line(message)}\n")
-
-    parser.error = error
+    """Make this ``parser`` instance (one made by a library, such as ``HfArgumentParser``) answer a bad flag
+    in one line (`exit_with_one_line`); its sub-command parsers, if any, are not changed."""
+    parser.error = lambda message: exit_with_one_line(parser, message)
     return parser
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line (`usage_error_in_one_line`); sub-command
-    parsers made by ``add_subparsers`` are of the same class."""
+    """An ``ArgumentParser`` answering a bad flag in one line (`exit_with_one_line`); sub-command parsers made
+    by ``add_subparsers`` are of the same class."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+        exit_with_one_line(self, message)
 
 
 __all__ = [

@@ -154,7 +154,8 @@ def write_feature_set(
     shard_rows: int = 500,
     progress: bool = True,
 ) -> dict:
-    """Write ``streams`` as a feature set in ``out`` (a new folder; written beside it, then renamed).
+    """Write ``streams`` as a feature set in ``out``, a new folder: filled as a new hidden folder beside it
+    (`atomic.atomic_folder`), then renamed, so a failure leaves nothing and no other folder is touched.
 
     Returns:
         The manifest the card carries.
@@ -162,16 +163,19 @@ def write_feature_set(
     Raises:
         FeatureError: a file of another width than its stream's first, values float16 cannot hold,
             NaN or infinity (naming the file).
+        FileExistsError: ``out`` exists (a set is never written over anything).
     """
     from tqdm.auto import tqdm
 
+    if Path(out).exists():
+        raise FileExistsError(f"--out: {out} exists; give a new folder")
     if dtype not in DTYPES:
         raise ValueError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     require_positive_integer("--shard-rows", shard_rows)
     manifest = {"format": FEATURE_SET_FORMAT, "layout": layout, "dtype": dtype, "streams": {}}
     manifest["library_version"] = _library_version()
 
-    def fill(staging: Path) -> None:  # a new hidden sibling of ``out``: no existing folder is touched
+    def fill(staging: Path) -> None:  # a new hidden sibling of ``out``
         for stream in streams:
             rows = tqdm(stream.ids, desc=stream.name, unit="row", disable=not progress)
             manifest["streams"][stream.name] = _write_stream(

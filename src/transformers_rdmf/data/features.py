@@ -266,6 +266,10 @@ class TextFeatureReader:
             raise
         except UNREADABLE as error:
             raise unreadable(path, error) from None
+        if tokens.dtype.kind not in "fiu" or (pooled is not None and pooled.dtype.kind not in "fiu"):
+            raise FeatureError(
+                f"{path}: an array of dtype {tokens.dtype}; expected real numbers (float16 or float32)"
+            )
         if tokens.ndim == 3 and tokens.shape[0] == 1:
             tokens = tokens[0]
         if tokens.ndim != 2 or tokens.shape[0] == 0:

@@ -5,6 +5,7 @@ schema of `annotations.ANNOTATION_FEATURES`."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import datasets
@@ -24,9 +25,44 @@ def read_splits(splits_path: Path) -> dict[str, dict[str, list]]:
     if not isinstance(splits, dict):
         raise AnnotationError(splits_path, None, None, f"{expected}, got {type(splits).__name__}")
     for domain, lists in splits.items():
-        if not isinstance(lists, dict) or not all(isinstance(vids, list) for vids in lists.values()):
-            raise AnnotationError(splits_path, None, domain, expected)
+        if not isinstance(lists, dict) or not all(
+            isinstance(vids, list) and all(isinstance(vid, str) for vid in vids) for vids in lists.values()
+        ):
+            raise AnnotationError(splits_path, None, domain, expected + " (video ids are strings)")
     return splits
+
+
+def read_video_annotations(path: Path) -> dict[str, dict]:
+    """``youtube_anno.json``: ``{vid: {"frames", "fps", "match", ...}}``, or an `AnnotationError` naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    try:
+        annotations = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AnnotationError(path, None, None, f"not valid JSON ({error})") from None
+    if not isinstance(annotations, dict):
+        raise AnnotationError(
+            path, None, None, f"expected {{vid: {{frames, fps, match}}}}, got {type(annotations).__name__}"
+        )
+    return annotations
+
+
+def video_duration(entry: object, where: _Where, vid: str) -> float:
+    """Seconds of a ``youtube_anno.json`` entry: frames / fps, both positive numbers (the release writes
+    them as strings, ``"576"``)."""
+    if not isinstance(entry, dict):
+        raise where.error(vid, f"expected an object with frames, fps and match, got {type(entry).__name__}")
+    values = []
+    for name in ("frames", "fps"):
+        value = entry.get(name)
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            raise where.error(vid, f"{name}: expected a positive number, got {value!r}")
+        values.append(number)
+    return values[0] / values[1]
 
 
 def load_youtube_highlights(
@@ -41,7 +77,7 @@ def load_youtube_highlights(
     root = Path(root)
     splits_path = Path(splits_file) if splits_file is not None else root / "splits.json"
     splits = read_splits(splits_path)
-    annotations = json.loads((root / "youtube_anno.json").read_text())
+    annotations = read_video_annotations(root / "youtube_anno.json")
     rows = []
     for name in sorted(splits):
         if domain is not None and name != domain:
@@ -57,8 +93,8 @@ def load_youtube_highlights(
                 "qid": vid,
                 "vid": vid,
                 "query": name,
+                "duration": video_duration(entry, where, vid),
                 "domain": entry.get("domain", name),
-                "duration": float(entry["frames"]) / float(entry["fps"]),
                 "match": entry.get("match"),
             }
             rows.append(_highlight_row(record, where, "youtube_highlights", None))

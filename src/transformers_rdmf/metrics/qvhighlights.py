@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.not_verbose:
             print(json.dumps(results["brief"], indent=4))
 
-    status = run_command("qvhighlights eval", work, debug=args.debug)
+    status = run_command(parser.prog, work, debug=args.debug)
     if status:
         sys.exit(status)
 
