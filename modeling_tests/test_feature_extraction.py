@@ -189,6 +189,21 @@ def test_a_qid_that_would_leave_the_output_folder_is_refused_before_anything_is_
     ]
 
 
+def test_an_empty_query_file_or_video_list_is_refused(tmp_path):
+    from transformers_rdmf.feature_extraction.videos import list_videos
+
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n")
+    encoder = clip_text_encoder(config=tiny_clip_config(), tokenizer=tiny_tokenizer())
+    with pytest.raises(AnnotationError, match=rf"{queries}: no queries \(expected one JSON object a line"):
+        extract_query_features(queries, tmp_path / "text", encoder, progress=False)
+    listed = tmp_path / "videos.txt"
+    listed.write_text("\n\n")
+    with pytest.raises(ValueError, match=rf"--videos: {listed} lists no videos"):
+        list_videos(listed)
+    assert not (tmp_path / "text").exists()
+
+
 def test_query_features_in_the_moment_detr_text_layout(tmp_path):
     queries = tmp_path / "queries.jsonl"
     rows = [{"qid": 7, "query": "a man opens the door"}, {"qid": "8", "query": "a woman sits"}]

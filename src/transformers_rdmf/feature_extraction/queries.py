@@ -43,6 +43,10 @@ def read_queries(path: str | os.PathLike) -> list[tuple[str, str]]:
             raise AnnotationError(where.path, where.line, "qid", f"duplicate qid {qid!r}")
         seen.add(qid)
         pairs.append((qid, query))
+    if not pairs:
+        raise AnnotationError(
+            path, None, None, 'no queries (expected one JSON object a line: {"qid": ..., "query": ...})'
+        )
     return pairs
 
 

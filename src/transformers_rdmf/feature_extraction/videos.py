@@ -45,6 +45,8 @@ def list_videos(videos: str | os.PathLike | Iterable[str | os.PathLike]) -> list
             paths = [
                 Path(line) if Path(line).is_absolute() else source.parent / line for line in lines if line
             ]
+            if not paths:
+                raise ValueError(f"--videos: {source} lists no videos (expected one path a line)")
         else:
             paths = [source]
     else:
