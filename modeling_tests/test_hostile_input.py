@@ -604,6 +604,9 @@ TRAINING_NUMBERS = {
     "--nms_threshold 2": (["--nms_threshold", "2"], "--nms_threshold 2.0: expected an IoU threshold in [0, 1]"),
     "--seed -3": (["--seed", "-3"], "--seed -3: expected a seed >= 0"),
     "--max_grad_norm nan": (["--max_grad_norm", "nan"], "--max_grad_norm nan: expected a gradient norm > 0.0"),
+    "--domain with qvhighlights": (["--domain", "GA"], "--domain 'GA': expected no --domain: qvhighlights has no categories"),
+    "--splits_file with qvhighlights": (["--splits_file", __file__], "--splits_file: YouTube Highlights' splits"),
+    "--audio with qvhighlights": (["--audio"], "--audio: TVSum's PANN audio stream; --dataset qvhighlights has none"),
 }  # fmt: skip
 
 

@@ -12,7 +12,10 @@ copies into checkpoints for ``trust_remote_code``; there, without the package, n
 
 import importlib.resources
 import json
+import types
+import typing
 from pathlib import Path
+from typing import Any
 
 PRESETS_PACKAGE = "transformers_rdmf.hub_configs"
 
@@ -82,4 +85,29 @@ def preset_name(name_or_path: str | Path, data: dict) -> str:
     return "custom" if stem == "preset" else stem
 
 
-__all__ = ["PRESETS_PACKAGE", "list_presets", "preset_name", "preset_source", "read_preset"]
+def value_fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type a field is annotated with (``int``, ``float | None``, ``list[str]``, ...);
+    an integer fits a float, a boolean fits only a boolean."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option)
+        if option is type(None) and value is None:
+            return True
+        if origin is list and isinstance(value, list):
+            (item,) = typing.get_args(option)
+            return all(value_fits(entry, item) for entry in value)
+        if option is bool and isinstance(value, bool):
+            return True
+        if isinstance(value, bool):
+            continue
+        if (
+            option is float
+            and isinstance(value, (int, float))
+            or option in (int, str)
+            and isinstance(value, option)
+        ):
+            return True
+    return False
+
+
+__all__ = ["PRESETS_PACKAGE", "list_presets", "preset_name", "preset_source", "read_preset", "value_fits"]

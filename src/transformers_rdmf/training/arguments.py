@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from ..dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
 from ..errors import usage_error_in_one_line
-from ..presets import list_presets, read_preset
+from ..presets import list_presets, read_preset, value_fits
 
 
 @dataclass
@@ -132,6 +131,7 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         )
     if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
         raise ValueError(f"--ema_decay {args.ema_decay}: expected a value in [0, 1)")
+    check_flags_apply(args)
     check_numeric_ranges(args)
     output = Path(args.output_dir)
     try:
@@ -141,6 +141,21 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         probe.unlink(missing_ok=True)
     except OSError as error:
         raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
+
+
+def check_flags_apply(args: RDMFTrainingArguments) -> None:
+    """Refuse a flag the dataset has no use for, rather than ignore it: ``--domain`` (one of the dataset's
+    categories), ``--splits_file`` (YouTube Highlights), ``--audio`` (TVSum)."""
+    domains = dataset_spec(args.dataset).domains
+    if args.domain is not None and args.domain not in domains:
+        known = (
+            f"one of {', '.join(domains)}" if domains else f"no --domain: {args.dataset} has no categories"
+        )
+        raise ValueError(f"--domain {args.domain!r}: expected {known}")
+    if args.splits_file is not None and args.dataset != "youtube_highlights":
+        raise ValueError(f"--splits_file: YouTube Highlights' splits; --dataset {args.dataset} reads none")
+    if args.audio and args.dataset != "tvsum":
+        raise ValueError(f"--audio: TVSum's PANN audio stream; --dataset {args.dataset} has none here")
 
 
 # field -> (lowest allowed, whether the lowest itself is allowed, what the value is); None fields are unset.
@@ -297,31 +312,6 @@ def check_preset_training(training: dict, source: str) -> dict:
                 f"{source}: training.{key} is {value!r}; expected {expected.replace('NoneType', 'None')}"
             )
     return {key: value for key, value in training.items() if key in fields}
-
-
-def value_fits(value: Any, hint: Any) -> bool:
-    """Whether a JSON value has the type a field is annotated with (``int``, ``float | None``, ``list[str]``, ...);
-    an integer fits a float, a boolean fits only a boolean."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for option in options:
-        origin = typing.get_origin(option)
-        if option is type(None) and value is None:
-            return True
-        if origin is list and isinstance(value, list):
-            (item,) = typing.get_args(option)
-            return all(value_fits(entry, item) for entry in value)
-        if option is bool and isinstance(value, bool):
-            return True
-        if isinstance(value, bool):
-            continue
-        if (
-            option is float
-            and isinstance(value, (int, float))
-            or option in (int, str)
-            and isinstance(value, option)
-        ):
-            return True
-    return False
 
 
 def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArguments:
