@@ -533,6 +533,23 @@ def test_a_finished_run_is_never_overwritten_unless_asked(synthetic, tmp_path, c
     assert steps == {1, 2}
 
 
+def test_an_early_stopping_metric_never_reported_is_refused_before_the_old_run_goes(
+    synthetic, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    assert train_main(train_argv(synthetic, run, "--max_steps", "2")) == 0
+    capsys.readouterr()
+    misspelt = train_argv(synthetic, run, "--early_stopping_metric", "MR-full-mAp", "--overwrite_output_dir")
+    line = refused(
+        train_main, misspelt, capsys, run, expect="--early_stopping_metric 'MR-full-mAp': expected"
+    )
+    assert "MR-full-mAP" in line and "HL-min-VeryGood-mAP" in line  # what QVHighlights reports
+    fresh = tmp_path / "fresh"
+    other_dataset = train_argv(synthetic, fresh, "--early_stopping_metric", "R1@0.5")  # Charades' name
+    refused(train_main, other_dataset, capsys, tmp_path, expect="--early_stopping_metric 'R1@0.5'")
+    assert not (fresh / "logs").exists()  # nothing was started: the rerun needs no --overwrite_output_dir
+
+
 def _csv_rows(run: Path) -> list[tuple[int, str, float]]:
     from transformers_rdmf.training import read_csv_log
 

@@ -244,6 +244,34 @@ def test_bad_input_stops_before_training(synthetic, tmp_path, capsys):
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("dataset", ["qvhighlights", "charades_sta", "activitynet_captions", "custom"])
+def test_the_metric_names_known_before_training_are_those_of_a_real_evaluation(dataset, shared_data):
+    """`metric_names` (one made-up query) against the metrics of the official QVHighlights val
+    predictions of QD-DETR, scored by the dataset's own evaluator (1550 queries)."""
+    from transformers_rdmf.training.evaluation import compute_metrics, metric_names
+
+    folder = shared_data / "conformance" / "qvhighlights"
+    predictions = [json.loads(line) for line in (folder / "qddetr_sf+clip_val_preds.jsonl").open()]
+    annotations = shared_data / "qvhighlights" / "highlight_val_release.jsonl"
+    if dataset == "qvhighlights":  # the official script's own output (ours adds R1@0.3 and mIoU)
+        written = json.loads((folder / "qddetr_sf+clip_val_preds_metrics.json").read_text())["brief"]
+        assert set(written) < set(metric_names(dataset))
+    assert metric_names(dataset) == sorted(compute_metrics(dataset, predictions, None, str(annotations)))
+
+
+def test_the_highlight_metric_names_are_the_headline_and_one_per_domain():
+    from transformers_rdmf.training.evaluation import highlight_metrics_and_per_video_scores, metric_names
+
+    references = [
+        {"qid": str(i), "domain": domain, "label": [[c, 6 - c] for c in range(6)]}
+        for i, domain in enumerate(["BK", "VT", "BK"])
+    ]
+    predictions = [{"qid": str(i), "pred_saliency_scores": [0.1, 0.6, 0.2, 0.9, 0.4, 0.3]} for i in range(3)]
+    metrics, _ = highlight_metrics_and_per_video_scores("tvsum", predictions, references)
+    assert metric_names("tvsum", [r["domain"] for r in references]) == sorted(metrics)
+    assert metric_names("youtube_highlights", ["dog"]) == ["mAP", "mAP/dog"]
+
+
 def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
     """``--model_name_or_path``: the run starts from the checkpoint's weights, with ``--set`` on its config.
 

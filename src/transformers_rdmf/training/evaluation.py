@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -95,19 +96,61 @@ def metrics_and_per_video_scores(
     """`compute_metrics`' metrics and, for the highlight datasets, ``{domain: {qid: percent}}``: each
     eval video's own score (TVSum top-5 AP, YouTube Highlights AP), on exactly the videos the run
     evaluated, the numbers paired tests compare, both from one evaluation; None for moment datasets."""
-    from ..metrics import evaluate_moment_retrieval, evaluate_qvhighlights
-
     evaluator = dataset_spec(dataset).evaluator
     if evaluator in ("tvsum", "youtube_highlights"):
         return highlight_metrics_and_per_video_scores(dataset, predictions, references)
-    ground_truth = reference_rows_for(predictions, annotations_path)
+    return moment_metrics(evaluator, predictions, reference_rows_for(predictions, annotations_path)), None
+
+
+def moment_metrics(evaluator: str, predictions: list[dict], ground_truth: list[dict]) -> dict:
+    """A moment dataset's official metrics (``evaluator``: its `DatasetSpec.evaluator`), flattened."""
+    from ..metrics import evaluate_moment_retrieval, evaluate_qvhighlights
+
     if evaluator == "qvhighlights":
-        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"]), None
+        return dict(evaluate_qvhighlights(predictions, ground_truth)["brief"])
     if evaluator == "moment_retrieval+qvhighlights":  # QVHighlights' official MR part and R1/R5/mIoU
         windows_only = [{k: v for k, v in p.items() if k != "pred_saliency_scores"} for p in predictions]
         brief = evaluate_qvhighlights(windows_only, ground_truth)["brief"]
-        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}, None
-    return evaluate_moment_retrieval(predictions, ground_truth), None
+        return {**brief, **evaluate_moment_retrieval(predictions, ground_truth)}
+    return evaluate_moment_retrieval(predictions, ground_truth)
+
+
+def metric_names(dataset: str, domains: Iterable[str] = ()) -> list[str]:
+    """The names `compute_metrics` returns for a run on ``dataset``, known before its first evaluation
+    (what ``--early_stopping_metric`` is checked against).
+
+    A highlight dataset: the headline, and the headline per domain of the eval videos (``domains``). A
+    moment dataset: the keys its evaluator returns, read by running it on one made-up query (a 10 s video,
+    one window, five clips of saliency), so the names have one home, the evaluator.
+    """
+    spec = dataset_spec(dataset)
+    if not spec.has_spans:
+        return [spec.headline_metric, *(f"{spec.headline_metric}/{d}" for d in sorted(set(domains)))]
+    prediction = {
+        "qid": 0,
+        "pred_relevant_windows": [[0.0, 4.0, 1.0]],
+        "pred_saliency_scores": [1.0, 0.5, 0, 0, 0],
+    }
+    reference = {
+        "qid": 0,
+        "duration": 10,
+        "relevant_windows": [[0, 4]],
+        "relevant_clip_ids": [0, 1],
+        "saliency_scores": [[4, 4, 4], [2, 2, 2]],
+    }
+    return sorted(moment_metrics(spec.evaluator, [prediction], [reference]))
+
+
+def check_early_stopping_metric(args: RDMFTrainingArguments, eval_set) -> None:
+    """Refuse, before training, an ``--early_stopping_metric`` the evaluation will not report."""
+    if args.early_stopping_metric is None or eval_set is None:
+        return
+    names = metric_names(args.dataset, (row.get("domain") for row in eval_set.annotations))
+    if args.early_stopping_metric not in names:
+        raise ValueError(
+            f"--early_stopping_metric {args.early_stopping_metric!r}: expected one of the metrics "
+            f"{args.dataset} reports, {', '.join(names)}"
+        )
 
 
 def highlight_metrics_and_per_video_scores(

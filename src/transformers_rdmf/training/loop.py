@@ -35,7 +35,7 @@ from .arguments import (
 )
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
-from .evaluation import metrics_and_per_video_scores, run_evaluation, write_jsonl
+from .evaluation import check_early_stopping_metric, metrics_and_per_video_scores, run_evaluation, write_jsonl
 from .tracking import CSVTracker, TrainerState, csv_log_path, epoch_eval_path, per_video_scores_path
 
 
@@ -148,15 +148,16 @@ def train(args: RDMFTrainingArguments) -> dict:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
         step_scheduler_with_optimizer=False,
     )
-    if accelerator.is_main_process:
-        remove_run(old_run)  # --overwrite_output_dir: the old run goes whole, before anything new is written
-    accelerator.wait_for_everyone()
     set_seed(args.seed)
     model, trained_on = load_model(args, config)
     config = model.config
     config.trained_heads = heads_trained_by(args.dataset, config, start=config.trained_heads)
     train_set = build_dataset(args, "train", config, trained_on)
     eval_set = build_dataset(args, "eval", config, trained_on)
+    check_early_stopping_metric(args, eval_set)
+    if accelerator.is_main_process:  # --overwrite_output_dir: the old run goes whole, once the new one's
+        remove_run(old_run)  # model and data have loaded, and before anything new is written
+    accelerator.wait_for_everyone()
     train_loader = build_loader(train_set, args, shuffle=True)
     eval_loader = build_loader(eval_set, args, shuffle=False) if eval_set is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
