@@ -35,7 +35,14 @@ def test_ends_a_hair_past_the_duration_are_clipped_with_a_count():
     assert result["mIoU"] == 100.0
     references[0]["relevant_windows"] = [[2, 10.5]]
     with pytest.raises(
-        MetricInputError, match=r"ground truth, item 0, field 'relevant_windows': window ends at 10.5 s"
+        MetricInputError,
+        match=r"ground truth, item 0, field 'relevant_windows': window 0 \[2.0, 10.5\] ends past the "
+        r"duration 10 s by more than 0.05 s",
+    ):
+        evaluate_moment_retrieval([{"qid": 1, "pred_relevant_windows": [[2, 10]]}], references)
+    references[0]["relevant_windows"] = [[4, 6], [-1, 3]]
+    with pytest.raises(
+        MetricInputError, match=r"item 0, field 'relevant_windows': window 1 \[-1.0, 3.0\] starts before 0 s"
     ):
         evaluate_moment_retrieval([{"qid": 1, "pred_relevant_windows": [[2, 10]]}], references)
 

@@ -266,3 +266,31 @@ def test_command_line_reports_bad_input_and_exits_2(tmp_path, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert "preds.jsonl, line 1, field 'pred_relevant_windows'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "window, expect",
+    [
+        ([-2, 4], "window 0 [-2.0, 4.0] starts before 0 s"),
+        ([4, 12], "window 0 [4.0, 12.0] ends past the duration 10 s by more than 0.05 s"),
+    ],
+)
+def test_ground_truth_outside_its_video_is_refused_in_one_line(window, expect, tmp_path, capsys):
+    """The official script scores such windows as they are; a window the video cannot hold is a broken
+    ground-truth file, named by line and field (ends within 0.05 s past are accepted, unclipped)."""
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text('{"qid": 1, "pred_relevant_windows": [[0, 4, 1.0]]}\n')
+    ground_truth = tmp_path / "gt.jsonl"
+    ground_truth.write_text(json.dumps({"qid": 1, "duration": 10, "relevant_windows": [window]}) + "\n")
+    argv = ["--submission_path", str(predictions), "--gt_path", str(ground_truth)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--save_path", str(tmp_path / "metrics.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"gt.jsonl, line 1, field 'relevant_windows': {expect}" in err
+    assert not (tmp_path / "metrics.json").exists()
+    hair_past = evaluate_qvhighlights(
+        [{"qid": 1, "pred_relevant_windows": [[0, 10.04, 1.0]]}],
+        [{"qid": 1, "duration": 10, "relevant_windows": [[0, 10.04]]}],
+    )
+    assert hair_past["brief"]["MR-full-R1@0.7"] == 100.0

@@ -14,11 +14,11 @@ import torch
 
 from ..atomic import atomic_write, atomic_write_json, check_not_replacing, check_output_paths
 from ..checkpoint_loading import load_checkpoint_model
-from ..data.annotations import DEFAULT_WINDOW_TOLERANCE
 from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
 from ..errors import require_positive_integer, require_positive_seconds
 from ..feature_manifest import check_feature_folders, read_model_feature_signatures
 from ..long_video import embed_video_file, predict_long_video
+from ..metrics.inputs import WINDOW_END_TOLERANCE
 from ..post_processing import post_process_highlights, post_process_moment_retrieval, top_clips
 from ..processing_rdmf import RDMFProcessor
 from ..video_processing_rdmf import plan_clips, read_frame_timestamps
@@ -298,7 +298,7 @@ def _check_duration_against_clips(
     args, duration: float, features_rows: int | None, clip_length: float
 ) -> None:
     """``--duration`` must cover all but the last (possibly partial) feature row; ``--gt`` must end in the video
-    (as an annotation's window, within `DEFAULT_WINDOW_TOLERANCE`)."""
+    (as an annotation's window, within `WINDOW_END_TOLERANCE`)."""
     if (
         features_rows is not None
         and args.duration is not None
@@ -308,7 +308,7 @@ def _check_duration_against_clips(
             f"--duration {duration:g}: the {features_rows} feature rows of {clip_length:g} s span more than "
             f"{(features_rows - 1) * clip_length:g} s; give the video's duration, or leave --duration out"
         )
-    if args.gt is not None and args.gt[1] > duration + DEFAULT_WINDOW_TOLERANCE:
+    if args.gt is not None and args.gt[1] > duration + WINDOW_END_TOLERANCE:
         raise ValueError(f"--gt: the window {args.gt} ends past the video's {duration:g} s")
 
 

@@ -33,6 +33,7 @@ from ..dataset_specs import (  # noqa: F401 (re-exported by transformers_rdmf.da
     TVSUM_DOMAINS,
     YOUTUBE_HIGHLIGHTS_DOMAINS,
 )
+from ..metrics.inputs import WINDOW_END_TOLERANCE
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ ANNOTATION_FEATURES = Features(
 
 # Clip length in seconds of the features each dataset is usually used with; None: per video.
 DEFAULT_CLIP_LENGTHS: dict[str, float | None] = {name: spec.clip_length for name, spec in DATASETS.items()}
-DEFAULT_WINDOW_TOLERANCE = 0.05
 
 
 class AnnotationError(ValueError):
@@ -343,7 +343,7 @@ def load_annotations(
     clip_length: float | None = None,
     with_labels: bool = True,
     domain: str | None = None,
-    window_tolerance: float = DEFAULT_WINDOW_TOLERANCE,
+    window_tolerance: float = WINDOW_END_TOLERANCE,
 ) -> datasets.Dataset:
     """Load a unified jsonl annotation file into a `datasets.Dataset` (schema `ANNOTATION_FEATURES`).
 

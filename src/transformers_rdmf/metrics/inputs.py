@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "WINDOW_END_TOLERANCE",
     "MetricInputError",
     "Records",
     "align_by_qid",
@@ -27,7 +28,13 @@ __all__ = [
     "ragged_numbers",
     "read_jsonl",
     "require_ordered_windows",
+    "require_windows_in_video",
+    "video_durations",
 ]
+
+# How far past its video's duration a ground-truth window may end (5 ActivityNet val windows end 0.01 s
+# past, a rounding in the release); the moment-retrieval metrics clip such an end to the duration.
+WINDOW_END_TOLERANCE = 0.05
 
 
 class MetricInputError(ValueError):
@@ -209,3 +216,47 @@ def require_ordered_windows(
         "start >= end (a ground-truth window needs a positive length)" if positive_length else "start > end"
     )
     raise records.error(row, field, f"window {position} [{start}, {end}] has {reason}")
+
+
+def video_durations(references: Records) -> np.ndarray:
+    """``(rows,)`` each ground-truth row's ``duration``; one that is not a finite number is an error."""
+    durations = []
+    for index, row in enumerate(references.rows):
+        duration = row.get("duration")
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, (int, float))
+            or not math.isfinite(duration)
+        ):
+            raise references.error(
+                index, "duration", f"expected a finite number of seconds, got {duration!r}"
+            )
+        durations.append(float(duration))
+    return np.array(durations, dtype=np.float64)
+
+
+def require_windows_in_video(
+    references: Records, field: str, windows: np.ndarray, counts: np.ndarray, tolerance: float
+) -> np.ndarray:
+    """Reject a ground-truth window that starts before 0 s or ends past its video's duration by more
+    than ``tolerance`` seconds; returns ``(total,)`` the duration of each window's video.
+
+    Args:
+        windows: ``(total, >=2)`` windows of all rows, concatenated as by :func:`ragged_numbers`.
+        counts: ``(rows,)`` windows per row.
+    """
+    duration = np.repeat(video_durations(references), counts)
+    bad = (windows[:, 0] < 0) | (windows[:, 1] - duration > tolerance)
+    if not bad.any():
+        return duration
+    flat_index = int(np.argmax(bad))
+    ends = np.cumsum(counts)
+    row = int(np.searchsorted(ends, flat_index, side="right"))
+    position = flat_index - (int(ends[row - 1]) if row else 0)
+    start, end = windows[flat_index, :2].tolist()
+    reason = (
+        "starts before 0 s"
+        if start < 0
+        else f"ends past the duration {duration[flat_index]:g} s by more than {tolerance:g} s"
+    )
+    raise references.error(row, field, f"window {position} [{start}, {end}] {reason}")

@@ -4,9 +4,10 @@
 window; ``R5@t``: one of the first five does; ``mIoU``: the mean IoU of the first window. The IoU of
 a prediction is its best IoU over the query's ground-truth windows. All in percent, 2 decimals.
 
-Ground-truth windows ending past the video's duration by at most ``clip_tolerance`` seconds (5
-ActivityNet val windows end 0.01 s past, a rounding in the release) are clipped to the duration
-with a warning that counts them; a window further past is an error.
+Ground-truth windows ending past the video's duration by at most ``clip_tolerance`` seconds
+(``WINDOW_END_TOLERANCE``: 5 ActivityNet val windows end 0.01 s past, a rounding in the release) are
+clipped to the duration with a warning that counts them; a window further past, or starting before
+0 s, is an error.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from transformers_rdmf.metrics.inputs import (
+    WINDOW_END_TOLERANCE,
     Records,
     align_by_qid,
     as_records,
     ragged_numbers,
     require_ordered_windows,
+    require_windows_in_video,
 )
 from transformers_rdmf.metrics.windows import pad_ragged, temporal_iou_cross, to_percent
 
@@ -31,7 +34,6 @@ __all__ = ["R1_THRESHOLDS", "R5_THRESHOLDS", "evaluate_moment_retrieval", "top_k
 R1_THRESHOLDS = (0.3, 0.5, 0.7)
 R5_THRESHOLDS = (0.5, 0.7)
 TOP_K = 5
-CLIP_TOLERANCE = 0.05
 
 PathOrRows = Records | str | os.PathLike | Sequence[Mapping]
 
@@ -52,26 +54,10 @@ def top_k_iou(pred_windows: np.ndarray, gt_windows: np.ndarray, gt_valid: np.nda
 def clip_to_duration(
     references: Records, windows: np.ndarray, counts: np.ndarray, tolerance: float
 ) -> np.ndarray:
-    """Clip ground-truth ends past the duration by at most ``tolerance``; ``(N, 2)`` windows of all rows."""
-    durations = []
-    for index, row in enumerate(references.rows):
-        duration = row.get("duration")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not np.isfinite(duration):
-            raise references.error(
-                index, "duration", f"expected a finite number of seconds, got {duration!r}"
-            )
-        durations.append(float(duration))
-    duration = np.repeat(np.array(durations), counts)
+    """Clip ground-truth ends past the duration by at most ``tolerance``; ``(N, 2)`` windows of all rows.
+    A window starting before 0 s or ending further past is an error (`require_windows_in_video`)."""
+    duration = require_windows_in_video(references, "relevant_windows", windows, counts, tolerance)
     overshoot = windows[:, 1] - duration
-    if (overshoot > tolerance).any():
-        flat_index = int(np.argmax(overshoot > tolerance))
-        row = int(np.searchsorted(np.cumsum(counts), flat_index, side="right"))
-        raise references.error(
-            row,
-            "relevant_windows",
-            f"window ends at {windows[flat_index, 1]} s, past the duration {duration[flat_index]} s "
-            f"by more than {tolerance} s",
-        )
     clipped = overshoot > 0
     if clipped.any():
         warnings.warn(
@@ -85,7 +71,7 @@ def clip_to_duration(
 
 
 def evaluate_moment_retrieval(
-    predictions: PathOrRows, references: PathOrRows, clip_tolerance: float = CLIP_TOLERANCE
+    predictions: PathOrRows, references: PathOrRows, clip_tolerance: float = WINDOW_END_TOLERANCE
 ) -> dict:
     """R1@{0.3,0.5,0.7}, R5@{0.5,0.7} and mIoU in percent (2 decimals).
 

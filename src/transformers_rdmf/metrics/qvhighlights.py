@@ -22,12 +22,15 @@ import numpy as np
 from transformers_rdmf.atomic import atomic_write_json, check_not_replacing, check_output_paths
 from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.metrics.inputs import (
+    WINDOW_END_TOLERANCE,
     MetricInputError,
     Records,
     align_by_qid,
     as_records,
     ragged_numbers,
     require_ordered_windows,
+    require_windows_in_video,
+    video_durations,
 )
 from transformers_rdmf.metrics.windows import (
     MAP_THRESHOLDS,
@@ -205,6 +208,8 @@ def pack_moment_inputs(predictions: Records, references: Records, reference_rows
     pred_windows, pred_valid = pad_ragged(windows, counts, max_items=MAX_PREDICTED_WINDOWS)
     gt, gt_counts = ragged_numbers(references, "relevant_windows", width=2)
     require_ordered_windows(references, "relevant_windows", gt, gt_counts, positive_length=True)
+    # refused, not clipped: what is accepted is scored exactly as the official script scores it
+    require_windows_in_video(references, "relevant_windows", gt, gt_counts, WINDOW_END_TOLERANCE)
     gt_windows, gt_valid = pad_ragged(gt, gt_counts, fill=1.0)
     return pred_windows, pred_valid, gt_windows[reference_rows], gt_valid[reference_rows]
 
@@ -229,12 +234,7 @@ def pack_highlight_inputs(predictions: Records, references: Records, reference_r
 def clips_per_video(references: Records) -> np.ndarray:
     """``(rows,)`` ``int(duration / 2)``, the number of 2 s clips the official evaluation scores."""
     num_clips = []
-    for index, row in enumerate(references.rows):
-        duration = row.get("duration")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not np.isfinite(duration):
-            raise references.error(
-                index, "duration", f"expected a finite number of seconds, got {duration!r}"
-            )
+    for index, duration in enumerate(video_durations(references).tolist()):
         if int(duration / CLIP_SECONDS) < 1:
             raise references.error(
                 index, "duration", f"{duration} s is shorter than one {CLIP_SECONDS:g} s clip"
