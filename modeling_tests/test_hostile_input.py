@@ -548,6 +548,31 @@ def test_an_early_stopping_metric_never_reported_is_refused_before_the_old_run_g
     other_dataset = train_argv(synthetic, fresh, "--early_stopping_metric", "R1@0.5")  # Charades' name
     refused(train_main, other_dataset, capsys, tmp_path, expect="--early_stopping_metric 'R1@0.5'")
     assert not (fresh / "logs").exists()  # nothing was started: the rerun needs no --overwrite_output_dir
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"qid": 1}\n')
+    bad_data = [*train_argv(synthetic, run, "--overwrite_output_dir"), "--eval_annotations", str(broken)]
+    refused(train_main, bad_data, capsys, run, expect="broken.jsonl")  # the old run is kept whole
+
+
+def test_an_early_stopping_metric_is_checked_against_the_domains_the_run_evaluates(
+    shared_data, tmp_path, capsys
+):
+    root = shared_data / "tvsum"
+    argv = ["--output_dir", str(tmp_path / "run"), "--preset", "tvsum_i3d", "--dataset", "tvsum"]
+    argv += ["--data_root", str(root), "--train_annotations", str(root / "tvsum_train_release.jsonl")]
+    argv += ["--eval_annotations", str(root / "tvsum_val_release.jsonl"), "--domain", "BK"]
+    line = refused(
+        train_main, [*argv, "--early_stopping_metric", "top5_mAP/VT"], capsys, tmp_path, expect="VT"
+    )
+    assert line.endswith("expected one of the metrics tvsum reports, top5_mAP, top5_mAP/BK")
+
+
+def test_a_preset_early_stopping_metric_the_dataset_never_reports_names_the_preset(
+    synthetic, tmp_path, capsys
+):
+    # clip_vit_b32's early_stopping_metric is QVHighlights' MR-full-mAP; Charades-STA reports R1@0.5 and such
+    argv = [*train_argv(synthetic, tmp_path / "run"), "--dataset", "charades_sta", "--clip_length", "2"]
+    refused(train_main, argv, capsys, tmp_path, expect="'MR-full-mAP' (from --preset clip_vit_b32): expected")
 
 
 def _csv_rows(run: Path) -> list[tuple[int, str, float]]:

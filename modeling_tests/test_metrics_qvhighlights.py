@@ -289,8 +289,10 @@ def test_ground_truth_outside_its_video_is_refused_in_one_line(window, expect, t
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"gt.jsonl, line 1, field 'relevant_windows': {expect}" in err
     assert not (tmp_path / "metrics.json").exists()
+    prediction = [{"qid": 1, "pred_relevant_windows": [[0, 10.05, 1.0]]}]
     hair_past = evaluate_qvhighlights(
-        [{"qid": 1, "pred_relevant_windows": [[0, 10.04, 1.0]]}],
-        [{"qid": 1, "duration": 10, "relevant_windows": [[0, 10.04]]}],
+        prediction, [{"qid": 1, "duration": 10, "relevant_windows": [[0, 10.05]]}]
     )
-    assert hair_past["brief"]["MR-full-R1@0.7"] == 100.0
+    assert hair_past["brief"]["MR-full-R1@0.7"] == 100.0  # 10 + 0.05, as annotations are checked
+    no_duration = evaluate_qvhighlights(prediction, [{"qid": 1, "relevant_windows": [[0, 10.05]]}])
+    assert no_duration["brief"] == hair_past["brief"]  # the moment metrics never read the duration

@@ -267,9 +267,12 @@ def test_the_highlight_metric_names_are_the_headline_and_one_per_domain():
         for i, domain in enumerate(["BK", "VT", "BK"])
     ]
     predictions = [{"qid": str(i), "pred_saliency_scores": [0.1, 0.6, 0.2, 0.9, 0.4, 0.3]} for i in range(3)]
-    metrics, _ = highlight_metrics_and_per_video_scores("tvsum", predictions, references)
-    assert metric_names("tvsum", [r["domain"] for r in references]) == sorted(metrics)
-    assert metric_names("youtube_highlights", ["dog"]) == ["mAP", "mAP/dog"]
+    for dataset in ("tvsum", "youtube_highlights"):
+        if dataset == "youtube_highlights":  # one binary label per clip
+            references = [{**r, "domain": "dog", "label": [0, 1, 0, 1, 1, 0]} for r in references]
+        metrics, _ = highlight_metrics_and_per_video_scores(dataset, predictions, references)
+        assert metric_names(dataset, [r["domain"] for r in references]) == sorted(metrics)
+    assert sorted(metrics) == ["mAP", "mAP/dog"]
 
 
 def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):

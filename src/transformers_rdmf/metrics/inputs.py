@@ -218,11 +218,15 @@ def require_ordered_windows(
     raise records.error(row, field, f"window {position} [{start}, {end}] has {reason}")
 
 
-def video_durations(references: Records) -> np.ndarray:
-    """``(rows,)`` each ground-truth row's ``duration``; one that is not a finite number is an error."""
+def video_durations(references: Records, missing: float | None = None) -> np.ndarray:
+    """``(rows,)`` each ground-truth row's ``duration``; one that is not a finite number is an error,
+    except that a row without the field reads as ``missing`` when that is given."""
     durations = []
     for index, row in enumerate(references.rows):
         duration = row.get("duration")
+        if duration is None and missing is not None:
+            durations.append(missing)
+            continue
         if (
             isinstance(duration, bool)
             or not isinstance(duration, (int, float))
@@ -236,17 +240,26 @@ def video_durations(references: Records) -> np.ndarray:
 
 
 def require_windows_in_video(
-    references: Records, field: str, windows: np.ndarray, counts: np.ndarray, tolerance: float
+    references: Records,
+    field: str,
+    windows: np.ndarray,
+    counts: np.ndarray,
+    tolerance: float,
+    duration_optional: bool = False,
 ) -> np.ndarray:
     """Reject a ground-truth window that starts before 0 s or ends past its video's duration by more
-    than ``tolerance`` seconds; returns ``(total,)`` the duration of each window's video.
+    than ``tolerance`` seconds (``end > duration + tolerance``, as annotations are checked); returns
+    ``(total,)`` the duration of each window's video.
 
     Args:
         windows: ``(total, >=2)`` windows of all rows, concatenated as by :func:`ragged_numbers`.
         counts: ``(rows,)`` windows per row.
+        duration_optional: a row without ``duration`` has no end bound (QVHighlights' moment metrics
+            never read it), instead of being an error.
     """
-    duration = np.repeat(video_durations(references), counts)
-    bad = (windows[:, 0] < 0) | (windows[:, 1] - duration > tolerance)
+    durations = video_durations(references, missing=math.inf if duration_optional else None)
+    duration = np.repeat(durations, counts)
+    bad = (windows[:, 0] < 0) | (windows[:, 1] > duration + tolerance)
     if not bad.any():
         return duration
     flat_index = int(np.argmax(bad))

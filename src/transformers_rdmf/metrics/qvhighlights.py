@@ -209,7 +209,9 @@ def pack_moment_inputs(predictions: Records, references: Records, reference_rows
     gt, gt_counts = ragged_numbers(references, "relevant_windows", width=2)
     require_ordered_windows(references, "relevant_windows", gt, gt_counts, positive_length=True)
     # refused, not clipped: what is accepted is scored exactly as the official script scores it
-    require_windows_in_video(references, "relevant_windows", gt, gt_counts, WINDOW_END_TOLERANCE)
+    require_windows_in_video(
+        references, "relevant_windows", gt, gt_counts, WINDOW_END_TOLERANCE, duration_optional=True
+    )
     gt_windows, gt_valid = pad_ragged(gt, gt_counts, fill=1.0)
     return pred_windows, pred_valid, gt_windows[reference_rows], gt_valid[reference_rows]
 

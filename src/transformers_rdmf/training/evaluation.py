@@ -17,6 +17,7 @@ from ..dataset_specs import HIGHLIGHT_DATASETS, dataset_spec
 from ..errors import run_command, wants_debug
 from ..feature_manifest import read_model_feature_signatures
 from ..post_processing import post_process_moment_retrieval
+from ..presets import read_preset
 from .arguments import (
     RDMFTrainingArguments,
     arguments_from_namespace,
@@ -145,12 +146,16 @@ def check_early_stopping_metric(args: RDMFTrainingArguments, eval_set) -> None:
     """Refuse, before training, an ``--early_stopping_metric`` the evaluation will not report."""
     if args.early_stopping_metric is None or eval_set is None:
         return
-    names = metric_names(args.dataset, (row.get("domain") for row in eval_set.annotations))
-    if args.early_stopping_metric not in names:
-        raise ValueError(
-            f"--early_stopping_metric {args.early_stopping_metric!r}: expected one of the metrics "
-            f"{args.dataset} reports, {', '.join(names)}"
-        )
+    spans = dataset_spec(args.dataset).has_spans
+    names = metric_names(args.dataset, () if spans else eval_set.annotations["domain"])
+    if args.early_stopping_metric in names:
+        return
+    from_preset = read_preset(args.preset).get("training", {}).get("early_stopping_metric")
+    source = f" (from --preset {args.preset})" if from_preset == args.early_stopping_metric else ""
+    raise ValueError(
+        f"--early_stopping_metric {args.early_stopping_metric!r}{source}: expected one of the metrics "
+        f"{args.dataset} reports, {', '.join(names)}"
+    )
 
 
 def highlight_metrics_and_per_video_scores(
