@@ -275,6 +275,28 @@ def test_the_highlight_metric_names_are_the_headline_and_one_per_domain():
     assert sorted(metrics) == ["mAP", "mAP/dog"]
 
 
+def test_disable_progress_bar_quiets_the_bars_of_transformers_too(synthetic, tmp_path, capsys):
+    from transformers.utils import logging as transformers_logging
+
+    from transformers_rdmf.training import evaluate_main
+
+    base = [*data_flags(synthetic), *tiny_flags(), "--max_steps", "2"]
+    assert train_main(["--output_dir", str(tmp_path / "start"), *base]) == 0
+    quiet = capsys.readouterr().err
+    start = str(tmp_path / "start" / "final")
+    fine_tune = ["--output_dir", str(tmp_path / "tuned"), *base, "--model_name_or_path", start]
+    assert train_main(fine_tune) == 0
+    assert evaluate_main(["--output_dir", str(tmp_path / "eval"), *base, "--checkpoint", start]) == 0
+    quiet += capsys.readouterr().err
+    assert "Writing model shards" not in quiet and "Loading weights" not in quiet, quiet
+    assert transformers_logging.is_progress_bar_enabled()  # restored for the caller
+    shown = [arg for arg in fine_tune if arg != "--disable_progress_bar"]
+    shown[1] = str(tmp_path / "shown")
+    assert train_main(shown) == 0
+    loud = capsys.readouterr().err
+    assert "Loading weights" in loud and "Writing model shards" in loud  # what the flag turns off
+
+
 def test_fine_tuning_starts_from_the_checkpoint(synthetic, tmp_path, capsys):
     """``--model_name_or_path``: the run starts from the checkpoint's weights, with ``--set`` on its config.
 

@@ -26,6 +26,7 @@ from .arguments import (
     data_paths,
 )
 from .data import build_dataset, build_loader
+from .tracking import transformers_progress_bars_off
 
 
 def predictions_for_batch(outputs, meta: list[dict], args: RDMFTrainingArguments) -> list[dict]:
@@ -199,6 +200,12 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def evaluate_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
     """Predictions file + official metrics of a saved checkpoint on ``args``' eval split."""
+    with transformers_progress_bars_off(args.disable_progress_bar):
+        return score_checkpoint(checkpoint, args)
+
+
+def score_checkpoint(checkpoint: str, args: RDMFTrainingArguments) -> dict:
+    """`evaluate_checkpoint`'s body (transformers' own progress bars already set)."""
     check_before_training(args)
     output = Path(args.output_dir)
     outputs = {

@@ -36,7 +36,14 @@ from .arguments import (
 from .checkpoints import check_output_dir, check_resume_checkpoint, remove_run, save_training_state
 from .data import build_dataset, build_loader, write_training_feature_signatures
 from .evaluation import check_early_stopping_metric, metrics_and_per_video_scores, run_evaluation, write_jsonl
-from .tracking import CSVTracker, TrainerState, csv_log_path, epoch_eval_path, per_video_scores_path
+from .tracking import (
+    CSVTracker,
+    TrainerState,
+    csv_log_path,
+    epoch_eval_path,
+    per_video_scores_path,
+    transformers_progress_bars_off,
+)
 
 
 def build_config(args: RDMFTrainingArguments) -> RDMFConfig:
@@ -131,6 +138,12 @@ def save_model(
 
 def train(args: RDMFTrainingArguments) -> dict:
     """Train; returns ``{"best_metric", "best_epoch", "global_step", "last_metrics"}``."""
+    with transformers_progress_bars_off(args.disable_progress_bar):
+        return run_training(args)
+
+
+def run_training(args: RDMFTrainingArguments) -> dict:
+    """`train`'s body (transformers' own progress bars already set)."""
     check_before_training(args)
     old_run = check_output_dir(args)
     if args.resume_from_checkpoint is not None:

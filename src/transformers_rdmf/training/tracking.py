@@ -8,6 +8,7 @@ run logged after it are not there twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accelerate.tracking import GeneralTracker
+from transformers.utils import logging as transformers_logging
 
 from ..atomic import atomic_write_text
 
@@ -119,3 +121,17 @@ class TrainerState:
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+@contextlib.contextmanager
+def transformers_progress_bars_off(off: bool):
+    """With ``off`` (``--disable_progress_bar``), transformers' own bars (``Loading weights``, ``Writing
+    model shards``) are off for the block as ours are, and as they were after it; else nothing changes."""
+    was_on = transformers_logging.is_progress_bar_enabled()
+    if off and was_on:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if off and was_on:
+            transformers_logging.enable_progress_bar()
