@@ -363,3 +363,35 @@ def test_the_k_sweep_plot_reads_each_variant_at_its_k_and_each_seed_over_every_d
     monkeypatch.setattr(sys, "argv", ["plot_k_sweep.py", "--youtube", str(path), "--out", str(out)])
     plot.main()
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp_path, monkeypatch):
+    plot = load_script("plot_tvsum_targets")
+    categories = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
+    results = {}
+    cases = [("full", "evaluated every epoch, no EMA", 200), ("cross_attention", "evaluated every epoch, no EMA", 200),
+             ("full", "", 20)]  # fmt: skip
+    for variant, tag, evaluations in cases:
+        for seed in (0, 1):
+            for index, domain in enumerate(categories):
+                final = 60.0 + seed + index + (10.0 if variant != "full" else 0.0)
+                results[f"{variant} {tag}/{domain}/{seed}"] = {
+                    "dataset": "tvsum", "variant": variant, "domain": domain, "seed": seed, "tag": tag,
+                    "overrides": {}, "fold": None, "curve": [[e + 1, final] for e in range(evaluations)],
+                    "seconds": 1.0, "best": final + 15.0, "final": final,
+                }  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    found = plot.recipes([str(path)])
+    assert list(found) == ["full (evaluated every epoch, no EMA)"]  # no ablation, no 20-evaluation run
+    assert found["full (evaluated every epoch, no EMA)"] == {
+        "best": {0: 79.5, 1: 80.5},
+        "final": {0: 64.5, 1: 65.5},
+    }  # 4.5: the mean of 0..9
+    assert (
+        plot.short_name("full (joint, evaluated every epoch, batch 40, no EMA)") == "joint, batch 40, no EMA"
+    )
+    assert plot.short_name("full (evaluated every epoch)") == "per category"
+    out = tmp_path / "targets.png"
+    assert plot.main(["--results", str(path), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

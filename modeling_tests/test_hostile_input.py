@@ -681,6 +681,7 @@ SCRIPT_CASES = {
     "plot_highlight_curves": (["{missing}", "--output", "{out}"], "No such file or directory"),
     "plot_k_sweep": (["--tvsum", "{missing}", "--out", "{out}"], "No such file or directory"),
     "plot_scale": (["--results", "{listed}", "--out", "{out}"], "expected benchmark_scale.py's JSON"),
+    "plot_tvsum_targets": (["--results", "{missing}", "--out", "{out}"], "No such file or directory"),
     "tvsum_baselines": (["--data_root", "{missing}"], "annotation file not found"),
 }
 
