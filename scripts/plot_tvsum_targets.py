@@ -85,7 +85,7 @@ def draw(axis, found: dict, args) -> None:
     for index, (label, scores) in enumerate(found.items()):
         seeds = sorted(set(scores["best"]) & set(scores["final"]))
         xs, ys = [scores["final"][s] for s in seeds], [scores["best"][s] for s in seeds]
-        color = f"C{index % 10}"
+        color = plt.get_cmap("tab20")(2 * index % 20 + (2 * index // 20) % 2)  # distinct up to 20
         axis.scatter(xs, ys, s=10, color=color, alpha=0.5)
         x, y = statistics.mean(xs), statistics.mean(ys)
         axis.errorbar(x, y, xerr=spread_of(xs), yerr=spread_of(ys), color=color, marker="o", ms=7, capsize=3)
