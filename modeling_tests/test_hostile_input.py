@@ -572,7 +572,10 @@ def test_a_preset_early_stopping_metric_the_dataset_never_reports_names_the_pres
 ):
     # clip_vit_b32's early_stopping_metric is QVHighlights' MR-full-mAP; Charades-STA reports R1@0.5 and such
     argv = [*train_argv(synthetic, tmp_path / "run"), "--dataset", "charades_sta", "--clip_length", "2"]
-    refused(train_main, argv, capsys, tmp_path, expect="'MR-full-mAP' (from --preset clip_vit_b32): expected")
+    line = refused(
+        train_main, argv, capsys, tmp_path, expect="'MR-full-mAP' (from --preset clip_vit_b32): expected"
+    )
+    assert line.endswith("charades_sta reports, R1@0.3, R1@0.5, R1@0.7, R5@0.5, R5@0.7, mIoU")
 
 
 def _csv_rows(run: Path) -> list[tuple[int, str, float]]:

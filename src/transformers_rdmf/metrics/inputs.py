@@ -195,6 +195,15 @@ def _raise_first_bad_row(records: Records, field: str, width: int | None, min_co
     raise MetricInputError(f"{records.source}, field '{field}': unreadable values")
 
 
+def first_flagged_item(flagged: np.ndarray, counts: np.ndarray) -> tuple[int, int, int]:
+    """``(flat index, row, position in the row)`` of the first ``True`` of ``flagged``, ``(total,)`` over
+    items (windows, clip ids) of all rows concatenated as by :func:`ragged_numbers`, ``counts`` per row."""
+    flat_index = int(np.argmax(flagged))
+    ends = np.cumsum(counts)
+    row = int(np.searchsorted(ends, flat_index, side="right"))
+    return flat_index, row, flat_index - (int(ends[row - 1]) if row else 0)
+
+
 def require_ordered_windows(
     records: Records, field: str, windows: np.ndarray, counts: np.ndarray, positive_length: bool = False
 ) -> None:
@@ -207,10 +216,7 @@ def require_ordered_windows(
     bad = windows[:, 0] >= windows[:, 1] if positive_length else windows[:, 0] > windows[:, 1]
     if not bad.any():
         return
-    flat_index = int(np.argmax(bad))
-    ends = np.cumsum(counts)
-    row = int(np.searchsorted(ends, flat_index, side="right"))
-    position = flat_index - (int(ends[row - 1]) if row else 0)
+    flat_index, row, position = first_flagged_item(bad, counts)
     start, end = windows[flat_index, :2].tolist()
     reason = (
         "start >= end (a ground-truth window needs a positive length)" if positive_length else "start > end"
@@ -262,10 +268,7 @@ def require_windows_in_video(
     bad = (windows[:, 0] < 0) | (windows[:, 1] > duration + tolerance)
     if not bad.any():
         return duration
-    flat_index = int(np.argmax(bad))
-    ends = np.cumsum(counts)
-    row = int(np.searchsorted(ends, flat_index, side="right"))
-    position = flat_index - (int(ends[row - 1]) if row else 0)
+    flat_index, row, position = first_flagged_item(bad, counts)
     start, end = windows[flat_index, :2].tolist()
     reason = (
         "starts before 0 s"

@@ -27,6 +27,7 @@ from transformers_rdmf.metrics.inputs import (
     Records,
     align_by_qid,
     as_records,
+    first_flagged_item,
     ragged_numbers,
     require_ordered_windows,
     require_windows_in_video,
@@ -262,8 +263,7 @@ def check_clip_ids(
     limit = np.repeat(num_clips, id_counts)
     bad = (clip_ids != np.round(clip_ids)) | (clip_ids < 0) | (clip_ids >= limit)
     if bad.any():
-        flat_index = int(np.argmax(bad))
-        row = int(np.searchsorted(np.cumsum(id_counts), flat_index, side="right"))
+        flat_index, row, _ = first_flagged_item(bad, id_counts)
         raise references.error(
             row,
             "relevant_clip_ids",
