@@ -15,6 +15,7 @@ what selection alone gives: the expected best of as many random rankings of the 
 
 import statistics
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -25,10 +26,9 @@ from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import (  # noqa: E402
     evaluations_of,
-    expected_best_of_random,
     load_results,
     seed_means,
-    selection_groups,
+    selection_baseline,
 )
 from transformers_rdmf.training.sweep import domains_of, is_cross_validated, label_of  # noqa: E402
 
@@ -68,12 +68,8 @@ def short_name(label: str) -> str:
 
 def selection_alone(data_root: str) -> float:
     """The expected best of ``EVALUATIONS`` random rankings of each category's val video, averaged."""
-    from pathlib import Path
-
-    return statistics.mean(
-        expected_best_of_random(selection_groups("tvsum", Path(data_root), domain, False), EVALUATIONS)
-        for domain in domains_of("tvsum")
-    )
+    values = selection_baseline("tvsum", Path(data_root), domains_of("tvsum"), EVALUATIONS, cv=False)
+    return statistics.mean(values.values())
 
 
 def spread_of(values: list[float]) -> float:

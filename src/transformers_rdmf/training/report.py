@@ -164,16 +164,31 @@ def selection_baseline_row(
     from .sweep import is_cross_validated
 
     evaluations = evaluations_of(run)
-    cv = is_cross_validated(run)
-    values = {
-        domain: expected_best_of_random(
-            selection_groups(run["dataset"], root, domain, cv), evaluations, repeats, seed
-        )
-        for domain in domains
-    }
+    values = selection_baseline(
+        run["dataset"], root, domains, evaluations, is_cross_validated(run), repeats, seed
+    )
     mean = statistics.mean(values.values())
     label = f"random rankings, best of {evaluations} (selection alone)"
     return f"| {label} | " + " | ".join(f"{values[d]:.2f}" for d in domains) + f" | {mean:.2f} | | |"
+
+
+def selection_baseline(
+    dataset: str,
+    root: Path,
+    domains: list[str],
+    evaluations: int,
+    cv: bool,
+    repeats: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``{domain: the expected best of evaluations random rankings of its val (or CV test) videos}``, in
+    percent: what choosing among that many evaluations gives alone (`expected_best_of_random`)."""
+    return {
+        domain: expected_best_of_random(
+            selection_groups(dataset, root, domain, cv), evaluations, repeats, seed
+        )
+        for domain in domains
+    }
 
 
 def selection_groups(dataset: str, root: Path, domain: str, cv: bool) -> list[list]:
