@@ -170,10 +170,15 @@ def run_training_process(flags: list[str], processes: int, output_dir: Path) -> 
     assert result.returncode == 0, result.stderr[-4000:]
 
 
-def test_two_processes_equal_one_process_with_the_whole_batch(synthetic, tmp_path):
+@pytest.mark.parametrize(
+    "losses",
+    [{}, {"moment_loss_weight": 0.0, "iou_loss_weight": 0.0}],
+    ids=["all losses", "highlight-only (decoder frozen, unused by the loss)"],
+)
+def test_two_processes_equal_one_process_with_the_whole_batch(synthetic, tmp_path, losses):
     common = [
         *data_flags(synthetic),
-        *tiny_flags(dropout=0.0),
+        *tiny_flags(dropout=0.0, **losses),
         "--num_epochs",
         "2",
         "--learning_rate",

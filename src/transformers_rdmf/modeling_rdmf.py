@@ -771,6 +771,17 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         _copy_pipeline_files(save_directory)
         return result
 
+    @property
+    def moment_loss_on(self) -> bool:
+        """Whether the loss reaches the decoder: ``moment_loss_weight`` or, with the IoU head, ``iou_loss_weight`` > 0."""
+        iou_weight = self.config.iou_loss_weight if self.config.use_iou_head else 0
+        return self.config.moment_loss_weight > 0 or iou_weight > 0
+
+    def decoder_needs_grad(self, labels) -> bool:
+        """Autograd through the decoder: without labels (a caller may differentiate the moments) or when the
+        loss reaches it. A highlight-only loss (TVSum, YouTube Highlights) gave it zero gradients."""
+        return labels is None or self.moment_loss_on
+
     def predict_heads(self, hidden: torch.Tensor):
         """Decoder states ``(..., num_queries, hidden)`` -> spans ``(..., 2)``, logits ``(..., 2)``, IoUs or None."""
         spans = self.span_head(hidden).sigmoid()
@@ -856,7 +867,10 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
         query_ids = torch.arange(self.config.num_moment_queries, device=memory.device)
         query_position = self.query_embeddings(query_ids).unsqueeze(0).expand(batch, -1, -1)
         memory_position = normalized_position_embedding(mask, memory.shape[-1]).to(memory.dtype)
-        states = self.decoder(query_position, memory, memory_position, ~mask.bool())
+        # A highlight-only loss (moment and IoU weights 0) gives the decoder zero gradients: run it without
+        # autograd. The same dropout draws keep the random stream, so the saliency path trains as before.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.decoder_needs_grad(labels)):
+            states = self.decoder(query_position, memory, memory_position, ~mask.bool())
         spans, logits, ious = self.predict_heads(states)  # each with a leading (num_layers,) axis
 
         loss = loss_dict = None

@@ -173,6 +173,7 @@ def run_training(args: RDMFTrainingArguments) -> dict:
     accelerator.wait_for_everyone()
     train_loader = build_loader(train_set, args, shuffle=True)
     eval_loader = build_loader(eval_set, args, shuffle=False) if eval_set is not None else None
+    freeze_decoder_without_moment_loss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     if eval_loader is not None:
@@ -227,6 +228,15 @@ def run_training(args: RDMFTrainingArguments) -> dict:
         "global_step": state.global_step,
         "last_metrics": last_metrics,
     }
+
+
+def freeze_decoder_without_moment_loss(model) -> None:
+    """Highlight-only training (moment and IoU weights 0) runs the decoder without autograd, so the decoder and
+    its query embeddings get no gradient: freeze them, as DistributedDataParallel wants every trained
+    parameter to take part in the loss. They were trained by zero gradients before (weight decay only)."""
+    if not model.moment_loss_on:
+        model.decoder.requires_grad_(False)
+        model.query_embeddings.requires_grad_(False)
 
 
 @dataclass
