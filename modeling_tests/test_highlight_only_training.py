@@ -44,7 +44,7 @@ def train_steps(model, steps: int) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters() if not is_decoder(name)}
 
 
-def twin_models(monkeypatch_target=None):
+def twin_models():
     torch.manual_seed(0)
     model = RDMFForMomentRetrieval(RDMFConfig(**TINY, **HIGHLIGHT_ONLY)).train()
     twin = RDMFForMomentRetrieval(RDMFConfig(**TINY, **HIGHLIGHT_ONLY)).train()
@@ -63,9 +63,9 @@ def test_a_highlight_only_loss_leaves_the_decoder_out_of_autograd_and_the_salien
     torch.manual_seed(1)
     reference = with_decoder(**inputs_and_labels())
     reference.loss.backward()
-    # the same dropout draws: the forward is the same computation on the same tensors
-    assert torch.equal(output.saliency_logits, reference.saliency_logits)
-    assert torch.equal(output.loss, reference.loss)
+    # the same dropout draws in two model instances: equal to float rounding
+    torch.testing.assert_close(output.saliency_logits, reference.saliency_logits, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(output.loss, reference.loss, rtol=1e-6, atol=1e-7)
     assert reference.decoder_hidden_states.requires_grad and not output.decoder_hidden_states.requires_grad
     grads = dict(model.named_parameters())
     for name, p in with_decoder.named_parameters():

@@ -184,6 +184,13 @@ class RDMFConfig(PreTrainedConfig):
         # `@strict` would wrap a ValueError from its validators in its own error type: raise it plainly.
         self.validate_architecture()
 
+    def moment_losses_on(self) -> dict[str, bool]:
+        """Which parts of the moment head the loss (eq. 17) reaches: ``{"moments": ..., "iou": ...}``."""
+        return {
+            "moments": self.moment_loss_weight > 0,
+            "iou": self.use_iou_head and self.iou_loss_weight > 0,
+        }
+
     def validate_architecture(self):
         """Raise `ValueError` naming the field and its value for any invalid setting."""
         for name in ("video_feature_dim", "text_feature_dim", "hidden_size", "num_attention_heads"):

@@ -774,8 +774,7 @@ class RDMFForMomentRetrieval(RDMFPreTrainedModel):
     @property
     def moment_loss_on(self) -> bool:
         """Whether the loss reaches the decoder: ``moment_loss_weight`` or, with the IoU head, ``iou_loss_weight`` > 0."""
-        iou_weight = self.config.iou_loss_weight if self.config.use_iou_head else 0
-        return self.config.moment_loss_weight > 0 or iou_weight > 0
+        return any(self.config.moment_losses_on().values())
 
     def decoder_needs_grad(self, labels) -> bool:
         """Autograd through the decoder: without labels (a caller may differentiate the moments) or when the

@@ -109,8 +109,7 @@ def heads_trained_by(dataset: str, config: RDMFConfig, start: list[str] | None =
     spans = dataset_spec(dataset).has_spans
     fitted = {
         "saliency": config.saliency_loss_weight > 0 or config.saliency_rank_loss_weight > 0,
-        "moments": spans and config.moment_loss_weight > 0,
-        "iou": spans and config.use_iou_head and config.iou_loss_weight > 0,
+        **{head: spans and on for head, on in config.moment_losses_on().items()},
     }
     return [head for head in HEADS if fitted[head] or head in (start or [])]
 
