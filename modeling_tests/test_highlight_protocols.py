@@ -17,6 +17,7 @@ from transformers_rdmf.training.significance import (
     holm_adjusted,
     nearest_parent_tag,
     paired_test,
+    setting_comparisons,
 )
 from transformers_rdmf.training.sweep import data_arguments, job_key, run_sweep
 from transformers_rdmf.training.tracking import last_per_video_scores, per_video_scores_path
@@ -249,6 +250,43 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
     assert cells[2] == "145 (3 seeds)"  # 3 x 50 pairs, less the incomplete group's 5 videos
     assert float(cells[5]) == pytest.approx(3.0, abs=0.2) and "full (CV, joint) better" in cells[8]
     assert float(cells[9]) == pytest.approx(max(float(cells[6]), float(cells[7])))  # a family of one
+
+
+def test_one_model_per_category_is_tested_against_the_joint_model_of_the_same_recipe(tmp_path):
+    """The two settings score the same videos: the report pairs them video by video, under the same tag
+    and protocol only, in a table of its own."""
+    rng = np.random.default_rng(1)
+    results, gaps = {}, []
+    for seed in range(2):
+        for domain in DOMAINS:
+            for fold in range(CV_FOLDS):
+                score = 50 + 20 * rng.random()
+                gap = 4.0 + rng.normal(0, 1.0)
+                gaps.append(gap)
+                for joint, value in ((True, score), (False, score + gap)):
+                    run = {**cv_result("full", seed, domain, fold, value), "joint": joint}
+                    results[job_key(run)] = run
+    tagged = {**cv_result("full", 0, "GA", 0, 99.0), "joint": False, "tag": "lr 3e-4"}
+    results[job_key(tagged)] = tagged  # no joint "lr 3e-4": not paired
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    runs = [
+        {"variant": "full", "tag": tag, "joint": joint, "cv_fold": cv}
+        for tag, joint, cv in (("", False, 0), ("", True, 0), ("", True, None), ("a", False, None), ("a", True, None), ("b", False, None))
+    ]  # fmt: skip
+    labels = ["full (CV)", "full (CV, joint)", "full (joint)", "full (a)", "full (joint, a)", "full (b)"]
+    assert setting_comparisons(runs, labels) == [
+        ("full (CV)", "full (CV, joint)"),
+        ("full (a)", "full (joint, a)"),
+    ]
+    text = highlight_report([path])
+    table = text.split("**Paired tests")[-1]
+    assert table.startswith(", last evaluation (fixed schedule), every (seed, video) pair: full (CV), one")
+    (row,) = [line for line in table.splitlines() if line.startswith("| full (CV, joint) |")]
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells[2] == "100 (2 seeds)"  # 2 seeds x 50 videos
+    assert float(cells[5]) == pytest.approx(np.mean(gaps), abs=0.005)
+    assert "full (CV) better" in cells[8]
 
 
 def test_a_run_records_the_score_of_every_video_it_evaluated(shared_data):

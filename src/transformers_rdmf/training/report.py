@@ -12,7 +12,9 @@ eval video's own score (``per_video``).
   expected best of as many *random* rankings of the same val videos (simulated, seeded): how much a
   maximum over that many draws reaches with no model at all.
 - **Paired tests** (`significance`) compare two variants on the same (seed, video) pairs: the paired
-  t-test and the Wilcoxon signed-rank test (scipy), two-sided, with a Holm adjustment per table.
+  t-test and the Wilcoxon signed-rank test (scipy), two-sided, with a Holm adjustment per table: each
+  full model against its ablations and the recipes built on it, and one model per category (or domain)
+  against the joint model of the same recipe.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..dataset_specs import dataset_spec
 from .selection import CV_FOLDS
-from .significance import comparisons, significance_lines
+from .significance import comparisons, setting_comparisons, significance_lines
 
 PROTOCOLS = (
     ("final", "fixed schedule (never looks at the test or val videos)"),
@@ -337,6 +339,16 @@ def highlight_report(
             out += [
                 "",
                 f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {reference}**",
+                "",
+            ]
+            out += lines
+    for per_category, joint in setting_comparisons(runs, labels):
+        lines = significance_lines(runs, per_category, [joint])
+        if lines:
+            out += [
+                "",
+                f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {per_category}, "
+                "one model per category or domain, against the joint model of the same recipe**",
                 "",
             ]
             out += lines

@@ -161,6 +161,29 @@ def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str
     return out
 
 
+def setting_comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, str]]:
+    """``(per_category, joint)``: each full model trained one per category (or domain) against the full
+    model trained jointly under the same recipe tag and protocol (CV or not), where both were run. The
+    two settings score the same eval videos, so their (seed, video) pairs match; ``comparisons`` keeps
+    to one setting, so this is a family of its own."""
+    from .sweep import is_cross_validated, label_of
+
+    first = {}
+    for run in runs:
+        first.setdefault(label_of(run), run)
+
+    def recipe(label: str) -> tuple[str, bool]:
+        return first[label].get("tag", ""), is_cross_validated(first[label])
+
+    full = [label for label in labels if first[label]["variant"] == "full"]
+    joint = {recipe(label): label for label in full if first[label].get("joint")}
+    return [
+        (label, joint[recipe(label)])
+        for label in full
+        if not first[label].get("joint") and recipe(label) in joint
+    ]
+
+
 __all__ = [
     "ABLATIONS",
     "comparisons",
@@ -169,5 +192,6 @@ __all__ = [
     "paired_scores",
     "paired_test",
     "parent_tag",
+    "setting_comparisons",
     "significance_lines",
 ]
