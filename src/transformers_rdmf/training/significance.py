@@ -122,16 +122,24 @@ def nearest_parent_tag(tag: str, present: set[str]) -> str | None:
     return None
 
 
+def first_run_of_each_label(runs: list[dict]) -> dict[str, dict]:
+    """``{label: run}``: the first run of each variant label, which carries the label's setting and tag."""
+    from .sweep import label_of
+
+    first = {}
+    for run in runs:
+        first.setdefault(label_of(run), run)
+    return first
+
+
 def comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, list[str]]]:
     """``(reference, others)`` for the paired tests: each full model against its ablations under the same
     setting (CV or not, joint or not, recipe tag), and against the full model of every recipe tag that
     builds on its own, one change away or the nearest run (``nearest_parent_tag``: the untagged model
     against ``"margin"``, ``"evaluated every epoch"`` against ``"evaluated every epoch, cosine"``)."""
-    from .sweep import is_cross_validated, label_of
+    from .sweep import is_cross_validated
 
-    first = {}
-    for run in runs:
-        first.setdefault(label_of(run), run)
+    first = first_run_of_each_label(runs)
 
     def setting(label: str) -> tuple[bool, bool]:
         return is_cross_validated(first[label]), bool(first[label].get("joint"))
@@ -166,11 +174,9 @@ def setting_comparisons(runs: list[dict], labels: list[str]) -> list[tuple[str, 
     model trained jointly under the same recipe tag and protocol (CV or not), where both were run. The
     two settings score the same eval videos, so their (seed, video) pairs match; ``comparisons`` keeps
     to one setting, so this is a family of its own."""
-    from .sweep import is_cross_validated, label_of
+    from .sweep import is_cross_validated
 
-    first = {}
-    for run in runs:
-        first.setdefault(label_of(run), run)
+    first = first_run_of_each_label(runs)
 
     def recipe(label: str) -> tuple[str, bool]:
         return first[label].get("tag", ""), is_cross_validated(first[label])
