@@ -288,6 +288,48 @@ def plot_spread(
     plt.close(figure)
 
 
+def selection_baseline_rows(
+    runs: list[dict],
+    labels: list[str],
+    domains: list[str],
+    repeats: int,
+    seed: int,
+    data_root: str | Path | None,
+) -> list[str]:
+    """One selection-baseline row per setting among the labels (number of evaluations, cross-validated or
+    not), in the order the labels first reach it; none without ``data_root``."""
+    from .sweep import is_cross_validated, label_of
+
+    settings: dict[tuple[int, bool], list[dict]] = {}
+    for label in labels:
+        chosen = [r for r in runs if label_of(r) == label]
+        settings.setdefault((evaluations_of(chosen[0]), is_cross_validated(chosen[0])), chosen)
+    rows = [selection_baseline_row(chosen, domains, repeats, seed, data_root) for chosen in settings.values()]
+    return [row for row in rows if row]
+
+
+def published_row(published: dict[str, float], domains: list[str]) -> str:
+    """The table row of UMT's published per-domain scores and their mean."""
+    umt = [published[d] for d in domains]
+    return (
+        "| UMT (published) | " + " | ".join(f"{v:.2f}" for v in umt) + f" | {statistics.mean(umt):.2f} | | |"
+    )
+
+
+def paired_test_section(
+    runs: list[dict], reference: str, others: Sequence[str], about: str = ""
+) -> list[str]:
+    """The heading and table of the paired tests of ``reference`` against each of ``others`` (fixed
+    schedule, every shared (seed, video) pair); no lines where ``significance_lines`` has none."""
+    lines = significance_lines(runs, reference, others)
+    if not lines:
+        return []
+    heading = (
+        f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {reference}{about}**"
+    )
+    return ["", heading, "", *lines]
+
+
 def highlight_report(
     results_paths: Sequence[str | Path],
     seeds: Sequence[int] | None = None,
@@ -300,7 +342,7 @@ def highlight_report(
     """The markdown report of results files: one table per protocol (the selection baseline under the
     best-val one), paired tests of the ablations against the full model, and optionally the spread plot.
     ``seeds`` and ``variants`` keep only those runs."""
-    from .sweep import VARIANTS, is_cross_validated, label_of, with_fold_selection
+    from .sweep import VARIANTS, label_of, with_fold_selection
 
     runs = gathered_cv(with_fold_selection(load_results(results_paths, seeds, variants)))
     if not runs:
@@ -311,47 +353,20 @@ def highlight_report(
     order = sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), label_of(r)))
     labels = list(dict.fromkeys(label_of(r) for r in order))
     headline = dataset_spec(dataset).headline_metric
-    published = dataset_spec(dataset).published
     out: list[str] = []
     for protocol, title in PROTOCOLS:
         if not any(protocol in r for r in runs):
             continue
         out += ["", f"**{headline}, {title}; mean ± std over seeds**", ""]
         out += protocol_table(runs, protocol, domains, labels)
-        if protocol == "best":  # one row per setting (evaluations, CV or not) among the variants
-            settings = {}
-            for label in labels:
-                chosen = [r for r in runs if label_of(r) == label]
-                settings.setdefault((evaluations_of(chosen[0]), is_cross_validated(chosen[0])), chosen)
-            for chosen in settings.values():
-                row = selection_baseline_row(chosen, domains, baseline_repeats, baseline_seed, data_root)
-                if row:
-                    out.append(row)
-        umt = [published[d] for d in domains]
-        out.append(
-            "| UMT (published) | "
-            + " | ".join(f"{v:.2f}" for v in umt)
-            + f" | {statistics.mean(umt):.2f} | | |"
-        )
+        if protocol == "best":
+            out += selection_baseline_rows(runs, labels, domains, baseline_repeats, baseline_seed, data_root)
+        out.append(published_row(dataset_spec(dataset).published, domains))
     for reference, kin in comparisons(runs, labels):
-        lines = significance_lines(runs, reference, kin)
-        if lines:
-            out += [
-                "",
-                f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {reference}**",
-                "",
-            ]
-            out += lines
+        out += paired_test_section(runs, reference, kin)
     for per_category, joint in setting_comparisons(runs, labels):
-        lines = significance_lines(runs, per_category, [joint])
-        if lines:
-            out += [
-                "",
-                f"**Paired tests, last evaluation (fixed schedule), every (seed, video) pair: {per_category}, "
-                "one model per category or domain, against the joint model of the same recipe**",
-                "",
-            ]
-            out += lines
+        about = ", one model per category or domain, against the joint model of the same recipe"
+        out += paired_test_section(runs, per_category, [joint], about)
     if plot is not None:
         plot_spread(runs, "final", domains, labels, plot)
     return "\n".join(out)
