@@ -19,7 +19,7 @@ from transformers_rdmf.training.significance import (
     paired_test,
     setting_comparisons,
 )
-from transformers_rdmf.training.sweep import data_arguments, job_key, run_sweep
+from transformers_rdmf.training.sweep import data_arguments, job_key, run_sweep, with_fold_selection
 from transformers_rdmf.training.tracking import last_per_video_scores, per_video_scores_path
 
 DOMAINS = ["BK", "BT", "DS", "FM", "GA", "MS", "PK", "PR", "VT", "VU"]
@@ -57,7 +57,7 @@ def test_every_tvsum_video_is_the_test_video_exactly_once(shared_data, tmp_path)
     assert len(tested) == len(set(tested)) == 50  # all 50 videos, each once
 
 
-def test_a_per_category_cv_job_reads_only_its_category(shared_data, tmp_path):
+def test_a_per_category_cv_job_and_its_inner_folds_read_only_its_category(shared_data, tmp_path):
     job = {
         "dataset": "tvsum",
         "data_root": str(shared_data / "tvsum"),
@@ -67,13 +67,23 @@ def test_a_per_category_cv_job_reads_only_its_category(shared_data, tmp_path):
         "folds": 0,
     }
     data = data_arguments(job, tmp_path)
-    assert {d for d, _ in vids(data["train_annotations"])} == {"GA"} and len(
-        vids(data["eval_annotations"])
-    ) == 1
-    assert (
-        job_key({**job, "variant": "full", "seed": 1, "tag": ""}) == "CV full/GA/1/cv2"
-        or job_key({**job, "variant": "full", "seed": 1, "tag": ""}) == "full (CV)/GA/1/cv2"
-    )
+    train, test = vids(data["train_annotations"]), vids(data["eval_annotations"])
+    assert {d for d, _ in train} == {"GA"} and len(train) == 4
+    assert len(test) == 1 and test[0][0] == "GA" and not set(train) & set(test)
+    assert job_key({**job, "variant": "full", "seed": 1, "tag": ""}) == "full (CV)/GA/1/cv2"
+    held_out = []
+    for inner in range(4):
+        inner_job = {**job, "fold": inner, "folds": 4}
+        (tmp_path / f"inner{inner}").mkdir()
+        inner_data = data_arguments(inner_job, tmp_path / f"inner{inner}")
+        kept, scored = vids(inner_data["train_annotations"]), vids(inner_data["eval_annotations"])
+        assert len(kept) == 3 and len(scored) == 1 and set(kept) | set(scored) == set(train)
+        held_out += scored
+        assert (
+            job_key({**inner_job, "variant": "full", "seed": 1, "tag": ""})
+            == f"full (CV)/GA/1/cv2/fold{inner}"
+        )
+    assert sorted(held_out) == sorted(train)  # each train video held out once, the test video never
 
 
 def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path):
@@ -228,7 +238,6 @@ def test_cv_runs_are_gathered_per_category_and_the_report_tests_the_ablation(tmp
     del results[job_key(cv_result("full", 2, "VU", 4, 0))]  # an incomplete group: left out
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
-    from transformers_rdmf.training.sweep import with_fold_selection
 
     # "train_fold": the train-fold score, where one exists
     selected = with_fold_selection(list(results.values()))
@@ -478,3 +487,32 @@ def test_a_recipe_tag_without_its_parent_is_tested_against_the_nearest_recipe_it
         "full (margin, lr 3e-4, batch 8)": [],
         "full (joint, lr 3e-4)": [],
     }
+
+
+def test_a_per_category_cv_run_reads_its_epoch_from_its_own_inner_folds_only():
+    """One model per category: the epoch of a (category, outer fold) is the best of the mean held-out
+    curve of that category's four inner runs in that outer fold; other categories, outer folds and
+    seeds have their own and do not move it."""
+    rng = np.random.default_rng(4)
+
+    def run(domain, cv_fold, seed, fold, curve):
+        return {
+            **cv_result("full", seed, domain, cv_fold, curve[-1]),
+            "joint": False, "fold": fold, "folds": 4 if fold is not None else 0,
+            "curve": [[10 * (i + 1), v] for i, v in enumerate(curve)],
+        }  # fmt: skip
+
+    outer = [10.0, 20.0, 30.0, 40.0, 50.0]
+    inner = [
+        [1.0, 9.0, 2.0, 3.0, 4.0],
+        [2.0, 6.0, 1.0, 5.0, 3.0],
+        [3.0, 5.0, 4.0, 9.0, 1.0],
+        [1.0, 8.0, 2.0, 2.0, 2.0],
+    ]
+    # held-out means 1.75, 7.0, 2.25, 4.75, 2.5: the second evaluation, where the outer run scores 20
+    results = [run("GA", 2, 0, None, outer)] + [run("GA", 2, 0, f, c) for f, c in enumerate(inner)]
+    for domain, cv_fold, seed in (("BK", 2, 0), ("GA", 1, 0), ("GA", 2, 1)):  # neighbours peaking last
+        results += [run(domain, cv_fold, seed, f, [*rng.random(4), 100.0]) for f in range(4)]
+    selected = {(r["domain"], r["cv_fold"], r["seed"]): r for r in with_fold_selection(results)}
+    assert selected[("GA", 2, 0)]["train_fold"] == 20.0
+    assert all("fold" not in r for r in selected.values())  # the inner runs are not runs of the table
