@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
-from transformers_rdmf.training.report import expected_best_of_random, gathered_cv, highlight_report
+from transformers_rdmf.training.report import gathered_cv, highlight_report
 from transformers_rdmf.training.selection import CV_FOLDS, cv_data_arguments
+from transformers_rdmf.training.selection_baseline import expected_best_of_random
 from transformers_rdmf.training.significance import (
     comparisons,
     holm_adjusted,

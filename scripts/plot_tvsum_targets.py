@@ -24,12 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
-from transformers_rdmf.training.report import (  # noqa: E402
-    evaluations_of,
-    load_results,
-    seed_means,
-    selection_baseline,
-)
+from transformers_rdmf.training.report import load_results, seed_means  # noqa: E402
+from transformers_rdmf.training.selection_baseline import evaluations_of, selection_baseline  # noqa: E402
 from transformers_rdmf.training.sweep import domains_of, is_cross_validated, label_of  # noqa: E402
 
 EVALUATIONS = 200  # the peer's budget: 200 epochs, evaluated after each
