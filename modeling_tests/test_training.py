@@ -422,3 +422,45 @@ def test_random_temporal_crop_keeps_clips_and_labels_aligned():
         again["video_features"],
         random_temporal_crop(batch, 5, torch.Generator().manual_seed(3))["video_features"],
     )
+
+
+def test_the_dynamics_learn_at_their_own_rate_when_asked():
+    """``--dynamics_learning_rate`` puts ``D`` (eqs. 1-3) and ``D_u, D_v, F, k`` (eqs. 5-8) in an AdamW group
+    of their own: every parameter is in exactly one group, and Adam's first step (which moves a parameter
+    by its rate times ``g / (|g| + eps)``) moves each raw coefficient by that rate, the rest by the shared one."""
+    from transformers_rdmf.training.loop import dynamics_parameters, optimizer_parameter_groups
+
+    torch.manual_seed(0)
+    model = RDMFForMomentRetrieval(RDMFConfig(**TINY))
+    dynamics = dynamics_parameters(model)
+    core = model.rdmf
+    expected = [core.temporal_diffusion.raw_coefficient, *core.fusion.reaction_parameters()]
+    assert [id(p) for p in dynamics] == [id(p) for p in expected]
+    (only,) = optimizer_parameter_groups(model, None)  # not asked: one group, as before the option
+    assert [id(p) for p in only["params"]] == [id(p) for p in model.parameters()] and "lr" not in only
+    cross = RDMFForMomentRetrieval(
+        RDMFConfig(**TINY, fusion_type="cross_attention", use_temporal_diffusion=False)
+    )
+    assert dynamics_parameters(cross) == []
+    video, text = torch.randn(2, 12, 32), torch.randn(2, 5, 16)
+    for rate in (0.1, 0.0):
+        model.zero_grad()
+        groups = optimizer_parameter_groups(model, rate)
+        assert sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in model.parameters())
+        before = [p.detach().clone() for p in model.parameters()]
+        model(video_features=video, text_features=text).saliency_logits.square().mean().backward()
+        torch.optim.AdamW(groups, lr=1e-3, weight_decay=0.0).step()
+        moved = {id(p): (p.detach() - b).abs() for p, b in zip(model.parameters(), before)}
+        for parameter in dynamics:
+            assert parameter.grad is not None and parameter.grad != 0
+            assert moved[id(parameter)].item() == pytest.approx(
+                adam_first_step(parameter, rate), rel=1e-4, abs=0.0
+            )
+        head = core.saliency_head.bias
+        assert moved[id(head)].item() == pytest.approx(adam_first_step(head, 1e-3), rel=1e-4)
+
+
+def adam_first_step(parameter: torch.nn.Parameter, rate: float, eps: float = 1e-8) -> float:
+    """|Adam's first update| of a scalar: ``rate * |g| / (|g| + eps)`` (bias-corrected moments ``g``, ``g^2``)."""
+    gradient = abs(parameter.grad.double().item())
+    return rate * gradient / (gradient + eps)

@@ -72,6 +72,7 @@ class RDMFTrainingArguments:
     feature_set: str | None = None
     feature_set_streams: list[str] = field(default_factory=list)
     learning_rate: float = 1e-4
+    dynamics_learning_rate: float | None = None
     weight_decay: float = 1e-4
     batch_size: int = 16
     num_epochs: int = 50
@@ -161,6 +162,7 @@ def check_flags_apply(args: RDMFTrainingArguments) -> None:
 # field -> (lowest allowed, whether the lowest itself is allowed, what the value is); None fields are unset.
 NUMERIC_RANGES = {
     "learning_rate": (0.0, True, "a learning rate"),
+    "dynamics_learning_rate": (0.0, True, "a learning rate"),
     "weight_decay": (0.0, True, "a weight decay"),
     "batch_size": (1, True, "a batch size"),
     "num_epochs": (1, True, "an epoch count"),

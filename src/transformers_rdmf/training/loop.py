@@ -24,7 +24,7 @@ from ..errors import run_command, wants_debug
 from ..feature_manifest import (
     read_model_feature_signatures,
 )
-from ..modeling_rdmf import RDMFForMomentRetrieval
+from ..modeling_rdmf import RDMFForMomentRetrieval, RDMFReactionDiffusionFusion, RDMFTemporalDiffusion
 from ..presets import preset_source
 from .arguments import (
     RDMFTrainingArguments,
@@ -173,7 +173,11 @@ def run_training(args: RDMFTrainingArguments) -> dict:
     train_loader = build_loader(train_set, args, shuffle=True)
     eval_loader = build_loader(eval_set, args, shuffle=False) if eval_set is not None else None
     freeze_decoder_without_moment_loss(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(
+        optimizer_parameter_groups(model, args.dynamics_learning_rate),
+        lr=args.learning_rate,
+        weight_decay=args.weight_decay,
+    )
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)
@@ -227,6 +231,31 @@ def run_training(args: RDMFTrainingArguments) -> dict:
         "global_step": state.global_step,
         "last_metrics": last_metrics,
     }
+
+
+def dynamics_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The dynamics' scalar coefficients: the temporal diffusion's ``D`` (eqs. 1-3) and the reaction's
+    ``D_u, D_v, F, k`` (eqs. 5-8), as raw (unconstrained) parameters; none in an ablation without them."""
+    found = []
+    for module in model.modules():
+        if isinstance(module, RDMFTemporalDiffusion):
+            found.append(module.raw_coefficient)
+        elif isinstance(module, RDMFReactionDiffusionFusion):
+            found += module.reaction_parameters()
+    return found
+
+
+def optimizer_parameter_groups(model: torch.nn.Module, dynamics_learning_rate: float | None) -> list[dict]:
+    """AdamW's parameter groups: one of every parameter; with ``dynamics_learning_rate``, the dynamics'
+    coefficients (`dynamics_parameters`) in a second group at that rate. At the shared rate (1e-3 or less)
+    Adam moves a raw coefficient by about the rate per step, so a few hundred steps leave ``D`` near its
+    initial value; a rate of its own lets each dataset learn how far its clips diffuse."""
+    if dynamics_learning_rate is None:
+        return [{"params": list(model.parameters())}]
+    dynamics = dynamics_parameters(model)
+    ids = {id(parameter) for parameter in dynamics}
+    rest = [parameter for parameter in model.parameters() if id(parameter) not in ids]
+    return [{"params": rest}, {"params": dynamics, "lr": dynamics_learning_rate}]
 
 
 def freeze_decoder_without_moment_loss(model) -> None:
