@@ -124,7 +124,8 @@ def selection_baseline_rows(
     data_root: str | Path | None,
 ) -> list[str]:
     """One selection-baseline row per setting among the labels (number of evaluations, cross-validated or
-    not), in the order the labels first reach it; none without ``data_root``."""
+    not), in the order the labels first reach it; none where the data folder (``data_root``, else the
+    runs' own) is not there."""
     from .sweep import is_cross_validated, label_of
 
     settings: dict[tuple[int, bool], list[dict]] = {}
