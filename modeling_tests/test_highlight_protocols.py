@@ -87,7 +87,7 @@ def test_a_per_category_cv_job_and_its_inner_folds_read_only_its_category(shared
     assert sorted(held_out) == sorted(train)  # each train video held out once, the test video never
 
 
-def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path):
+def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path, shared_data):
     import argparse
 
     from transformers_rdmf.training import sweep
@@ -110,7 +110,7 @@ def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path)
 
     monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: argparse.Namespace(Pool=Pool))
     args = argparse.Namespace(
-        results=str(tmp_path / "r.json"), set=[], train=[], dataset="tvsum", data_root="x", variants=["full", "cross_attention"],
+        results=str(tmp_path / "r.json"), set=[], train=[], dataset="tvsum", data_root=str(shared_data / "tvsum"), variants=["full", "cross_attention"],
         seeds=[0, 1], epochs=5, eval_every=1, learning_rate=1e-3, batch_size=4, jobs=1, threads=1, train_folds=4,
         tag="", joint=True, domains=None, protocol="cv",
     )  # fmt: skip
@@ -118,6 +118,72 @@ def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path)
     assert len(planned) == 2 * 2 * CV_FOLDS * (1 + 4)
     assert sorted({job["cv_fold"] for job in planned}) == list(range(CV_FOLDS))
     assert len({job_key(job) for job in planned}) == len(planned)
+
+
+def test_the_checks_before_a_sweep_reach_every_variant_seed_and_fold():
+    import argparse
+
+    from transformers_rdmf.training.sweep import jobs_to_check, planned_jobs
+
+    args = argparse.Namespace(
+        set=[], train=[], dataset="tvsum", data_root="x", variants=["full", "K5"], seeds=[0, 1], epochs=1,
+        eval_every=1, learning_rate=1e-3, batch_size=4, jobs=1, threads=1, train_folds=4, tag="",
+        joint=False, domains=None, protocol="cv",
+    )  # fmt: skip
+    jobs = planned_jobs(args)
+    checked = jobs_to_check(jobs)
+    for values in (
+        lambda job: job["variant"],
+        lambda job: (job["domain"], job["seed"]),
+        lambda job: (job["domain"], job["cv_fold"], job["fold"]),
+    ):
+        assert {values(job) for job in checked} == {values(job) for job in jobs}
+    assert len(jobs) == 2 * 2 * 10 * CV_FOLDS * 5 and len(checked) == 10 * CV_FOLDS * 5 + 10 + 1
+
+
+def test_a_sweep_writes_each_run_as_it_ends_and_resumes_with_the_runs_not_yet_done(
+    monkeypatch, tmp_path, shared_data
+):
+    import argparse
+    import json
+
+    from transformers_rdmf.training import sweep
+
+    handed: list[list[str]] = []
+
+    class Pool:  # runs nothing: each job "scores" its seed, and the file is read after every run
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def imap_unordered(self, fn, jobs):
+            handed.append([job_key(job) for job in jobs])
+            for number, job in enumerate(jobs):
+                curve = [(1, float(job["seed"])), (2, float(job["seed"]) + 1)]
+                yield [sweep.scored_run(job, curve, seconds=1.0)]
+                assert len(json.loads(results.read_text())) == written + number + 1
+
+    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: argparse.Namespace(Pool=Pool))
+    results = tmp_path / "r.json"
+    args = argparse.Namespace(
+        results=str(results), set=[], train=[], dataset="tvsum", data_root=str(shared_data / "tvsum"),
+        variants=["full"], seeds=[0], epochs=2, eval_every=1, learning_rate=1e-3, batch_size=4, jobs=1,
+        threads=1, train_folds=0, tag="", joint=False, domains=["BK", "GA"], protocol="official",
+    )  # fmt: skip
+    written = 0
+    run_sweep(args)
+    args.seeds = [0, 1]
+    written = 2
+    run_sweep(args)
+    assert handed == [["full/BK/0", "full/GA/0"], ["full/BK/1", "full/GA/1"]]
+    runs = json.loads(results.read_text())
+    assert sorted(runs) == ["full/BK/0", "full/BK/1", "full/GA/0", "full/GA/1"]
+    assert (runs["full/GA/1"]["best"], runs["full/GA/1"]["final"]) == (2.0, 2.0)
 
 
 def exact_ap_distribution(labels: np.ndarray) -> list[float]:

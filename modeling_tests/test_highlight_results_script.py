@@ -189,7 +189,8 @@ def test_joint_with_domains_is_refused(script, monkeypatch, capsys):
     [
         ("--jobs", "0", "a positive integer"),
         ("--epochs", "0", "a positive integer"),
-        ("--train_folds", "-1", "0 or more"),
+        ("--train_folds", "-1", "0 (none) or 2 or more folds"),
+        ("--train_folds", "1", "0 (none) or 2 or more folds"),
     ],
 )
 def test_a_sweep_number_out_of_range_is_refused_before_any_training(
@@ -199,6 +200,50 @@ def test_a_sweep_number_out_of_range_is_refused_before_any_training(
     with pytest.raises(SystemExit) as stopped:
         script.main()
     assert stopped.value.code == 2 and f"{flag}: expected {expect}, got {value}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            ["--train", "nosuch=1"],
+            "--train: unknown training key(s) ['nosuch']; expected RDMFTrainingArguments",
+        ),
+        (["--train", "ema_decay=abc"], "--train: ema_decay is 'abc'; expected float | None"),
+        (["--train", "ema_decay"], "--train expects key=value, got 'ema_decay'"),
+        (["--set", "nosuch=1"], "full/BK/0: --set: unknown config field(s) ['nosuch']"),
+        (["--set", "hidden_size=-4"], "full/BK/0: RDMFConfig.hidden_size=-4 is invalid"),
+        (["--domains", "BK", "XX"], "full/XX/0: --domain 'XX': expected one of BK, BT, DS"),
+        (["--seeds", "0", "-1"], "full/BK/-1: --seed -1: expected a seed >= 0"),
+        (["--learning_rate", "-1"], "full/BK/0: --learning_rate -1.0: expected a learning rate >= 0.0"),
+        (["--train_folds", "5"], "full/BK/0/fold4: --train_folds 5: BK has 4 train videos; each fold needs"),
+        (["--protocol", "cv", "--train_folds", "4", "--train", "ema_decay=1.5"], "--ema_decay 1.5: expected"),
+        (["--results", "{tmp}"], "--results: {tmp} is a folder; give the path of a file to write"),
+        (["--results", "{data}/r.json"], "--results {data}/r.json would overwrite --data_root {data}"),
+        (["--results", "{tmp}/notes.txt"], "--results {tmp}/notes.txt: not JSON (Expecting value, line 1)"),
+        (["--data_root", "{tmp}/none"], "--data_root: {tmp}/none is not a folder"),
+    ],
+)
+def test_what_a_run_would_refuse_stops_the_sweep_in_one_line_before_any_training(
+    given, expected, script, shared_data, tmp_path, monkeypatch, capsys
+):
+    """Each run's own checks (the training arguments, the config, its folds) and the results file are
+    checked in the sweep's process before the first run: one line naming the flag or the run, exit 2,
+    rather than a worker's traceback minutes in."""
+    data = (shared_data / "tvsum").resolve()
+    (tmp_path / "notes.txt").write_text("not a results file")
+    given = [arg.format(tmp=tmp_path, data=data) for arg in given]
+    argv = ["run_highlight_results.py", "--dataset", "tvsum", "--data_root", str(data), "--seeds", "0"]
+    argv += ["--epochs", "1", "--results", str(tmp_path / "r.json"), *given]
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setattr(script, "run_sweep", lambda *a: pytest.fail("a sweep started"))
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    error = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(error) == 1
+    assert error[-1].startswith("run_highlight_results.py: error: ")
+    assert expected.format(tmp=tmp_path, data=data) in error[-1]
+    assert (tmp_path / "notes.txt").read_text() == "not a results file" and not (tmp_path / "r.json").exists()
 
 
 def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):

@@ -38,6 +38,7 @@ from transformers_rdmf.dataset_specs import HIGHLIGHT_DATASETS
 from transformers_rdmf.errors import OneLineParser
 from transformers_rdmf.training.sweep import (  # noqa: F401 (the tests reach these through the script)
     VARIANTS,
+    checked_jobs,
     data_arguments,
     domains_of,
     fold_selected,
@@ -142,11 +143,12 @@ def main() -> None:
         return
     if not args.data_root:
         parser.error("--data_root is required to train")
-    for flag in ("epochs", "eval_every", "jobs", "threads", "batch_size", "train_folds"):
+    for flag in ("epochs", "eval_every", "jobs", "threads", "batch_size"):
         value = getattr(args, flag)
-        if value is not None and value < (0 if flag == "train_folds" else 1):
-            least = "0 or more" if flag == "train_folds" else "a positive integer"
-            parser.error(f"--{flag}: expected {least}, got {value}")
+        if value is not None and value < 1:
+            parser.error(f"--{flag}: expected a positive integer, got {value}")
+    if args.train_folds < 0 or args.train_folds == 1:
+        parser.error(f"--train_folds: expected 0 (none) or 2 or more folds, got {args.train_folds}")
     if args.joint and args.domains:
         parser.error("--joint trains one model on every domain: drop --domains")
     if args.protocol == "cv" and args.dataset != "tvsum":
@@ -157,7 +159,11 @@ def main() -> None:
         parser.error("--protocol cv: --train_folds is the inner folds of four train videos, at most 4")
     args.seeds = args.seeds or [0, 1, 2]
     args.variants = args.variants or ["full"]
-    run_sweep(args)
+    try:
+        jobs = checked_jobs(args)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    run_sweep(args, jobs)
     report([args.results])
 
 

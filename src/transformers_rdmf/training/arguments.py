@@ -9,6 +9,7 @@ import json
 import math
 import os
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,12 +226,13 @@ def launched_on_cpu() -> bool:
     return several and not torch.cuda.is_available()
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["hidden_size=128", "fusion_type=cross_attention"]`` -> typed values (JSON where it parses)."""
+def parse_overrides(pairs: list[str], flag: str = "--set") -> dict[str, Any]:
+    """``["hidden_size=128", "fusion_type=cross_attention"]`` -> typed values (JSON where it parses);
+    a pair without ``=`` is a ``ValueError`` naming ``flag``."""
     overrides = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
+            raise ValueError(f"{flag} expects key=value, got {pair!r}")
         key, raw = pair.split("=", 1)
         try:
             overrides[key] = json.loads(raw)
@@ -299,21 +301,35 @@ def _unset_default(item: dataclasses.Field) -> dataclasses.Field:
 def check_preset_training(training: dict, source: str) -> dict:
     """The preset's ``training`` values that are `RDMFTrainingArguments` fields; any key that is neither such a
     field nor a protocol key (`PRESET_PROTOCOL_KEYS`) is an error naming it."""
+    check_training_values(training, source, key_prefix="training.", also_allowed=PRESET_PROTOCOL_KEYS)
     fields = {f.name for f in command_line_fields()}
-    unknown = sorted(set(training) - fields - set(PRESET_PROTOCOL_KEYS))
+    return {key: value for key, value in training.items() if key in fields}
+
+
+def check_training_values(
+    values: dict, source: str, key_prefix: str = "", also_allowed: Iterable[str] = ()
+) -> None:
+    """Each key of ``values`` an `RDMFTrainingArguments` flag field (or in ``also_allowed``) and each value of
+    its field's type (`value_fits`); else a ``ValueError`` naming ``source`` and the key.
+
+    ``source`` is where the values came from (``--preset NAME``, ``--train``), ``key_prefix`` how a key is
+    written there (``training.`` in a preset).
+    """
+    fields = {f.name for f in command_line_fields()}
+    unknown = sorted(set(values) - fields - set(also_allowed))
     if unknown:
+        extra = f" and {sorted(also_allowed)}" if also_allowed else ""
         raise ValueError(
-            f"{source}: unknown training key(s) {unknown}; a preset's training section holds "
-            f"RDMFTrainingArguments fields ({', '.join(sorted(fields))}) and {sorted(PRESET_PROTOCOL_KEYS)}"
+            f"{source}: unknown training key(s) {unknown}; expected RDMFTrainingArguments fields "
+            f"({', '.join(sorted(fields))}){extra}"
         )
     hints = typing.get_type_hints(RDMFTrainingArguments)
-    for key, value in training.items():
+    for key, value in values.items():
         if key in fields and not value_fits(value, hints[key]):
             expected = hints[key].__name__ if isinstance(hints[key], type) else str(hints[key])
             raise ValueError(
-                f"{source}: training.{key} is {value!r}; expected {expected.replace('NoneType', 'None')}"
+                f"{source}: {key_prefix}{key} is {value!r}; expected {expected.replace('NoneType', 'None')}"
             )
-    return {key: value for key, value in training.items() if key in fields}
 
 
 def arguments_from_namespace(namespace: argparse.Namespace) -> RDMFTrainingArguments:

@@ -67,6 +67,7 @@ def fold_data_arguments(
         for domain in domains:
             in_domain = [line for line in rows if json.loads(line).get("domain") == domain]
             domain_kept, domain_held_out = fold_split(in_domain, fold, folds)
+            check_fold_keeps_and_holds_out(domain, len(in_domain), domain_kept, domain_held_out, folds)
             kept, held_out = kept + domain_kept, held_out + domain_held_out
         train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
         train_file.write_text("\n".join(kept) + "\n")
@@ -80,10 +81,20 @@ def fold_data_arguments(
     splits = {}
     for domain in domains:
         kept, held_out = fold_split(official[domain]["train"], fold, folds)
+        check_fold_keeps_and_holds_out(domain, len(official[domain]["train"]), kept, held_out, folds)
         splits[domain] = {"train": kept, "val": held_out}
     splits_file = work / "fold_splits.json"
     splits_file.write_text(json.dumps(splits))
     return {"data_root": str(root), "splits_file": str(splits_file)}
+
+
+def check_fold_keeps_and_holds_out(domain: str, videos: int, kept: list, held_out: list, folds: int) -> None:
+    """A train fold must train on at least one of the domain's ``videos`` train videos and score another."""
+    if not kept or not held_out:
+        raise ValueError(
+            f"--train_folds {folds}: {domain} has {videos} train videos; each fold needs at least one to "
+            f"train on and one to hold out, so 2 to {videos} folds"
+        )
 
 
 CV_FOLDS = 5  # TVSum: five videos per category, each the test video once
@@ -119,9 +130,9 @@ def cv_data_arguments(
     """
     if not 0 <= cv_fold < CV_FOLDS:
         raise ValueError(f"cv_fold {cv_fold}: expected 0 to {CV_FOLDS - 1}")
-    if inner_fold is not None and not (1 <= inner_folds <= CV_FOLDS - 1 and 0 <= inner_fold < inner_folds):
+    if inner_fold is not None and not (2 <= inner_folds <= CV_FOLDS - 1 and 0 <= inner_fold < inner_folds):
         raise ValueError(
-            f"inner fold {inner_fold} of {inner_folds}: the four train videos allow 1 to 4 folds"
+            f"inner fold {inner_fold} of {inner_folds}: the four train videos allow 2 to 4 folds"
         )
     root = Path(data_root)
     by_domain = tvsum_rows_by_category(root, list(domains or dataset_spec("tvsum").domains))

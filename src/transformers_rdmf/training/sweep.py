@@ -8,16 +8,21 @@ tables). A sweep's results are appended to its JSON after every run, so an inter
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from ..atomic import atomic_write_json, check_output_paths
 from ..dataset_specs import dataset_spec
 from . import selection
-from .arguments import parse_overrides
+from .arguments import (
+    RDMFTrainingArguments,
+    check_before_training,
+    check_training_values,
+    parse_overrides,
+)
 from .selection import (
     CV_FOLDS,
     best_on_curve,
@@ -55,28 +60,13 @@ def run_one(job: dict) -> list[dict]:
     """
     import torch
 
-    from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train  # patchable in tests
+    from transformers_rdmf.training import read_csv_log, train  # patchable in tests
     from transformers_rdmf.training.tracking import last_per_video_scores
 
     torch.set_num_threads(job["threads"])
     with tempfile.TemporaryDirectory() as work:
-        data = data_arguments(job, Path(work))
         output_dir = os.path.join(work, "run")
-        args = RDMFTrainingArguments(
-            output_dir=output_dir,
-            preset=dataset_spec(job["dataset"]).preset,
-            config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
-            dataset=job["dataset"],
-            domain=job["domain"],
-            seed=job["seed"],
-            num_epochs=job["epochs"],
-            eval_every_epochs=job["eval_every"],
-            learning_rate=job["learning_rate"],
-            batch_size=job["batch_size"],
-            disable_progress_bar=True,
-            **data,
-            **job.get("training", {}),
-        )
+        args = training_arguments(job, data_arguments(job, Path(work)), output_dir)
         start = time.perf_counter()
         train(args)
         seconds = time.perf_counter() - start
@@ -98,6 +88,26 @@ def run_one(job: dict) -> list[dict]:
         }
         for domain in domains_of(job["dataset"])
     ]
+
+
+def training_arguments(job: dict, data: dict, output_dir: str) -> RDMFTrainingArguments:
+    """The ``rdmf-train`` arguments a job trains with: its dataset's preset, its variant's config with the
+    sweep's ``--set`` on top, its data fields (`data_arguments`) and the sweep's ``--train`` values."""
+    return RDMFTrainingArguments(
+        output_dir=output_dir,
+        preset=dataset_spec(job["dataset"]).preset,
+        config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
+        dataset=job["dataset"],
+        domain=job["domain"],
+        seed=job["seed"],
+        num_epochs=job["epochs"],
+        eval_every_epochs=job["eval_every"],
+        learning_rate=job["learning_rate"],
+        batch_size=job["batch_size"],
+        disable_progress_bar=True,
+        **data,
+        **job.get("training", {}),
+    )
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
@@ -142,11 +152,13 @@ def result_keys(job: dict) -> list[str]:
     return [job_key({**job, "domain": domain}) for domain in domains_of(job["dataset"])]
 
 
-def run_sweep(args: argparse.Namespace) -> None:
-    results_path = Path(args.results)
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+def planned_jobs(args: argparse.Namespace) -> list[dict]:
+    """Every run a sweep's flags ask for, in a fixed order: per variant, seed, cross-validation fold (with
+    ``--protocol cv``), domain (one joint job with ``--joint``), then the official-split run and its
+    ``--train_folds`` inner-fold runs."""
     overrides = parse_overrides(args.set)
-    jobs = [
+    training = parse_overrides(args.train, "--train")
+    return [
         {
             "dataset": args.dataset,
             "data_root": args.data_root,
@@ -158,7 +170,7 @@ def run_sweep(args: argparse.Namespace) -> None:
             "learning_rate": args.learning_rate,
             "batch_size": args.batch_size,
             "overrides": overrides,
-            "training": parse_overrides(args.train),
+            "training": training,
             "threads": getattr(args, "threads", None) or max(1, (os.cpu_count() or 1) // args.jobs),
             "fold": fold,
             "folds": args.train_folds,
@@ -172,6 +184,69 @@ def run_sweep(args: argparse.Namespace) -> None:
         for domain in ([None] if args.joint else args.domains or domains_of(args.dataset))
         for fold in [None, *range(args.train_folds)]
     ]
+
+
+def checked_jobs(args: argparse.Namespace) -> list[dict]:
+    """`planned_jobs`, after checking in this process, before any training, what a run would otherwise
+    refuse minutes into a sweep, in a worker's traceback.
+
+    Raises:
+        ValueError or OSError: one line naming the flag (``--results``, ``--data_root``, ``--train``), or
+            the first job a check refuses and why (``--set``, ``--domains``, ``--seeds``, a value's range).
+    """
+    results = Path(args.results)
+    check_output_paths({"--results": results}, {"--data_root": args.data_root})
+    try:  # a sweep appends to its own results file, and to nothing else
+        read_results_file_or_nothing(results)
+    except ValueError as error:
+        raise ValueError(f"--results {error}") from None
+    if not Path(args.data_root).is_dir():
+        raise FileNotFoundError(f"--data_root: {args.data_root} is not a folder")
+    jobs = planned_jobs(args)
+    check_training_values(jobs[0]["training"] if jobs else {}, "--train")
+    for job in jobs_to_check(jobs):
+        check_job(job)
+    return jobs
+
+
+def jobs_to_check(jobs: list[dict]) -> list[dict]:
+    """The jobs whose checks cover all of ``jobs``: what a check reads depends on the variant (the
+    config), the domain and seed (the arguments' ranges) and the domain and folds (the data files), the
+    rest being the sweep's own flags, so the first job of each such value stands for the others."""
+    seen: set[tuple] = set()
+    chosen = []
+    for job in jobs:
+        keys = {
+            ("config", job["variant"]),
+            ("arguments", job["domain"], job["seed"]),
+            ("data", job["domain"], job.get("cv_fold"), job["fold"]),
+        }
+        if keys - seen:
+            chosen.append(job)
+            seen |= keys
+    return chosen
+
+
+def check_job(job: dict) -> None:
+    """The checks `run_one`'s training starts with (`check_before_training`, the config with its
+    overrides), on the job's own data and arguments; a refusal names the job."""
+    from .loop import build_config
+
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            args = training_arguments(job, data_arguments(job, Path(work)), os.path.join(work, "run"))
+            check_before_training(args)
+            build_config(args)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{job_key(job)}: {error}") from None
+
+
+def run_sweep(args: argparse.Namespace, jobs: list[dict] | None = None) -> None:
+    """Train the jobs of ``args`` (`checked_jobs` unless given) not yet in ``--results``, ``--jobs`` at a
+    time, writing the results file atomically after every run."""
+    jobs = checked_jobs(args) if jobs is None else jobs
+    results_path = Path(args.results)
+    results = read_results_file_or_nothing(results_path)
     pending = [job for job in jobs if any(key not in results for key in result_keys(job))]
     print(f"{len(jobs)} runs, {len(pending)} to do, {args.jobs} at a time")
     context = multiprocessing.get_context("spawn")
@@ -182,8 +257,14 @@ def run_sweep(args: argparse.Namespace) -> None:
                 print(
                     f"{job_key(result)}: best {result['best']:.2f} final {result['final']:.2f} ({result['seconds']:.0f} s)"
                 )
-            results_path.parent.mkdir(parents=True, exist_ok=True)
-            results_path.write_text(json.dumps(results, indent=1))
+            atomic_write_json(results_path, results)
+
+
+def read_results_file_or_nothing(path: Path) -> dict[str, dict]:
+    """The runs already in a sweep's results file, none when it does not exist yet."""
+    from .report import read_results_file
+
+    return read_results_file(path) if path.exists() else {}
 
 
 def fold_selected(run: dict, folds: list[dict]) -> float:
