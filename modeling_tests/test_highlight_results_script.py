@@ -399,7 +399,7 @@ def test_the_k_sweep_plot_reads_each_variant_at_its_k_and_each_seed_over_every_d
             }  # fmt: skip
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
-    runs = plot.plain_runs([str(path)])
+    runs = plot.plain_runs([str(path)], "youtube_highlights", "--youtube")
     dataset, by_k = plot.scores_by_k(runs, "final")
     assert dataset == "youtube_highlights"
     assert by_k == {0: {0: 42.5, 1: 43.5}, 5: {0: 52.5}, 10: {0: 62.5, 1: 63.5}}  # 2.5: the mean of 0..5
@@ -408,6 +408,25 @@ def test_the_k_sweep_plot_reads_each_variant_at_its_k_and_each_seed_over_every_d
     monkeypatch.setattr(sys, "argv", ["plot_k_sweep.py", "--youtube", str(path), "--out", str(out)])
     plot.main()
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_k_sweep_plot_refuses_another_datasets_runs_and_files_without_the_plain_recipe(tmp_path, capsys):
+    plot = load_script("plot_k_sweep")
+    run = {"variant": "full", "domain": "GA", "seed": 0, "tag": "", "overrides": {}, "fold": None,
+           "curve": [[2, 50.0]], "seconds": 1.0, "best": 50.0, "final": 50.0}  # fmt: skip
+    tvsum, tagged = tmp_path / "tvsum.json", tmp_path / "tagged.json"
+    tvsum.write_text(json.dumps({"full/GA/0": {**run, "dataset": "tvsum"}}))
+    tagged.write_text(json.dumps({"full (x)/dog/0": {**run, "dataset": "youtube_highlights", "tag": "x"}}))
+    for given, expected in [
+        (["--youtube", str(tvsum)], f"--youtube {tvsum}: holds tvsum runs; expected youtube_highlights"),
+        (
+            ["--youtube", str(tagged)],
+            f"--youtube: no run of the plain recipe (no --tag, no --set) in {tagged}",
+        ),
+    ]:
+        assert plot.main([*given, "--out", str(tmp_path / "k.png")]) == 2
+        assert capsys.readouterr().err.strip() == f"plot_k_sweep.py: error: {expected}"
+        assert not (tmp_path / "k.png").exists()
 
 
 def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp_path, monkeypatch):
@@ -440,3 +459,31 @@ def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp
     out = tmp_path / "targets.png"
     assert plot.main(["--results", str(path), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "expected"),
+    [
+        ("plot_tvsum_targets", ["--peer_best", "inf"], "--peer_best: expected a score in [0, 100], got inf"),
+        ("plot_tvsum_targets", ["--margin", "nan"], "--margin: expected a score in [0, 100], got nan"),
+        (
+            "plot_tvsum_targets",
+            ["--peer_fixed", "-5"],
+            "--peer_fixed: expected a score in [0, 100], got -5.0",
+        ),
+        ("tvsum_baselines", ["--alpha", "nan"], "--alpha: expected a ridge penalty above 0, got nan"),
+        ("tvsum_baselines", ["--alpha", "0"], "--alpha: expected a ridge penalty above 0, got 0.0"),
+        ("tvsum_baselines", ["--random_draws", "0"], "--random_draws: expected a positive integer, got 0"),
+    ],
+)
+def test_the_tvsum_helpers_refuse_a_number_that_would_draw_or_print_nonsense(
+    name, given, expected, tmp_path, capsys
+):
+    """A NaN target line, or a random baseline averaged over no draws (NaN), is refused in one line."""
+    out = tmp_path / "targets.png"
+    first = ["--results", str(tmp_path / "r.json"), "--out", str(out)]
+    if name == "tvsum_baselines":
+        first = ["--data_root", str(tmp_path)]
+    assert load_script(name).main([*first, *given]) == 2
+    assert capsys.readouterr().err.strip() == f"{name}.py: error: {expected}"
+    assert not out.exists()

@@ -39,10 +39,18 @@ def diffusion_steps_of(variant: str) -> int | None:
     return overrides.get("diffusion_steps", RDMFConfig().diffusion_steps)
 
 
-def plain_runs(paths: list[str]) -> list[dict]:
-    """The plain-recipe runs of some results files (TVSum cross-validation gathered per category)."""
+def plain_runs(paths: list[str], dataset: str, flag: str) -> list[dict]:
+    """The plain-recipe runs of some results files (TVSum cross-validation gathered per category), which
+    must all be of ``dataset``; a ``ValueError`` naming ``flag`` and the file otherwise, or when none is."""
+    for path in paths:
+        others = sorted({r["dataset"] for r in load_results([path])} - {dataset})
+        if others:
+            raise ValueError(f"{flag} {path}: holds {', '.join(others)} runs; expected {dataset}")
     runs = gathered_cv(with_fold_selection(load_results(paths)))
-    return [r for r in runs if not r.get("tag") and not r.get("overrides")]
+    plain = [r for r in runs if not r.get("tag") and not r.get("overrides")]
+    if not plain:
+        raise ValueError(f"{flag}: no run of the plain recipe (no --tag, no --set) in {', '.join(paths)}")
+    return plain
 
 
 def scores_by_k(runs: list[dict], protocol: str) -> tuple[str, dict[int, dict[int, float]]]:
@@ -59,8 +67,7 @@ def scores_by_k(runs: list[dict], protocol: str) -> tuple[str, dict[int, dict[in
     return dataset, dict(sorted(by_k.items()))
 
 
-def draw_panel(axis, paths: list[str], title: str) -> None:
-    runs = plain_runs(paths)
+def draw_panel(axis, runs: list[dict], title: str) -> None:
     for index, protocol in enumerate(SHOWN):
         dataset, by_k = scores_by_k(runs, protocol)
         ks = list(by_k)
@@ -95,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     panels = [
-        (paths, title)
-        for paths, title in (
-            (args.tvsum, "TVSum, cross-validated, one joint model"),
-            (args.youtube, "YouTube Highlights, one model per domain"),
+        (paths, dataset, flag, title)
+        for paths, dataset, flag, title in (
+            (args.tvsum, "tvsum", "--tvsum", "TVSum, cross-validated, one joint model"),
+            (args.youtube, "youtube_highlights", "--youtube", "YouTube Highlights, one model per domain"),
         )
         if paths
     ]
@@ -107,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> None:
         check_output_paths({"--out": args.out}, {"--tvsum": args.tvsum, "--youtube": args.youtube})
+        runs = [plain_runs(paths, dataset, flag) for paths, dataset, flag, _ in panels]
         figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.2), squeeze=False)
-        for axis, (paths, title) in zip(axes[0], panels):
-            draw_panel(axis, paths, title)
+        for axis, panel_runs, (*_, title) in zip(axes[0], runs, panels):
+            draw_panel(axis, panel_runs, title)
         figure.tight_layout()
         atomic_write(args.out, lambda path: figure.savefig(path, dpi=120, format="png"))
         print(f"wrote {args.out}")

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
-from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
+from transformers_rdmf.errors import OneLineParser, require_score, run_command  # noqa: E402
 from transformers_rdmf.training.report import load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.selection_baseline import evaluations_of, selection_baseline  # noqa: E402
 from transformers_rdmf.training.sweep import domains_of, is_cross_validated, label_of  # noqa: E402
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
+        for flag in ("peer_best", "peer_fixed", "margin"):
+            require_score(f"--{flag}", getattr(args, flag))
         check_output_paths({"--out": args.out}, {"--results": args.results, "--data_root": args.data_root})
         found = recipes(args.results)
         if not found:

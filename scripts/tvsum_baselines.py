@@ -24,7 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from transformers_rdmf.data import load_annotations, tvsum_video_reader
-from transformers_rdmf.errors import OneLineParser, run_command
+from transformers_rdmf.errors import (
+    OneLineParser,
+    require_positive_integer,
+    require_positive_number,
+    run_command,
+)
 from transformers_rdmf.metrics.highlight_detection import tvsum_video_ap
 from transformers_rdmf.training.selection import fold_split
 
@@ -89,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
+        require_positive_number("--alpha", args.alpha, "a ridge penalty above 0")
+        require_positive_integer("--random_draws", args.random_draws)
         train, val = load_videos(args.data_root, "train"), load_videos(args.data_root, "val")
         rng = np.random.default_rng(0)
 

@@ -73,8 +73,19 @@ def require_positive_integer(name: str, value: int) -> None:
 
 def require_positive_seconds(name: str, value: float) -> None:
     """Refuse a duration that is not a finite number above 0 (NaN, inf, 0, negative)."""
+    require_positive_number(name, value, "a positive number of seconds")
+
+
+def require_positive_number(name: str, value: float, meaning: str) -> None:
+    """Refuse a value that is not a finite number above 0, naming ``name`` and what it is (``meaning``)."""
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: expected a positive number of seconds, got {value}")
+        raise ValueError(f"{name}: expected {meaning}, got {value}")
+
+
+def require_score(name: str, value: float) -> None:
+    """Refuse a metric value (mAP, in percent) that is not a finite number in [0, 100]."""
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        raise ValueError(f"{name}: expected a score in [0, 100], got {value}")
 
 
 def wants_debug(argv: list[str] | None) -> bool:
