@@ -705,6 +705,56 @@ def test_the_result_scripts_answer_bad_input_in_one_line(script, tmp_path, capsy
     assert line.startswith(f"{script}.py: error: ")
 
 
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
+        (["--threads", "0"], "--threads: expected a positive integer, got 0"),
+        (["--domains", "BK", "XX"], "--domain 'XX': expected one of BK, BT"),
+        (["--learning_rate", "nan"], "--learning_rate nan: expected a learning rate >= 0.0"),
+        (["--seed", "-2"], "--seed -2: expected a seed >= 0"),
+        (["--results", "{tmp}"], "--results: {tmp} is a folder"),
+        (["--results", "{tmp}/bad.json"], "--results {tmp}/bad.json: not JSON (Expecting value, line 1)"),
+        (["--results", "{data}/r.json"], "--results {data}/r.json would overwrite --data_root {data}"),
+    ],
+)
+def test_the_joint_fine_tuning_script_refuses_before_its_joint_model_trains(
+    extra, expect, tmp_path, capsys, monkeypatch
+):
+    """The fine-tuning runs' arguments and the results file are checked before the joint model's minutes
+    of training, not after them."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    script = __import__("tvsum_joint_fine_tune")
+    monkeypatch.setattr(script, "train", lambda args: pytest.fail("a run started"))
+    data = tmp_path / "tvsum"
+    data.mkdir()
+    (tmp_path / "bad.json").write_text("")
+    argv = [
+        "--data_root",
+        str(data),
+        "--work_dir",
+        str(tmp_path / "work"),
+        "--results",
+        str(tmp_path / "r.json"),
+    ]
+    argv += [part.format(tmp=tmp_path, data=data) for part in extra]
+    refused(script.main, argv, capsys, tmp_path, expect=expect.format(tmp=tmp_path, data=data))
+
+
+def test_the_curves_plot_names_the_seeds_a_results_file_has(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    from plot_highlight_curves import main
+
+    run = {"dataset": "tvsum", "variant": "full", "domain": "GA", "curve": [[1, 50.0]], "seconds": 1.0,
+           "best": 50.0, "final": 50.0, "eval_every": 1}  # fmt: skip
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({f"full/GA/{seed}": {**run, "seed": seed} for seed in (0, 2)}))
+    argv = [str(results), "--seed", "1", "--output", str(tmp_path / "c.png")]
+    refused(main, argv, capsys, tmp_path, expect=f"--seed 1: {results} has runs of seeds [0, 2] only")
+    assert main([str(results), "--seed", "2", "--output", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_plot_never_overwrites_its_results_file(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     from plot_k_sweep import main

@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from transformers_rdmf.atomic import check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import read_results_file  # noqa: E402
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
@@ -63,8 +63,7 @@ def plot(results: dict, seed: int, output: Path) -> None:
     joint = ", one joint model" if runs[0].get("joint") else ""
     fig.suptitle(f"{dataset}: {metric} against epochs, seed {seed}{joint}")
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=110)
+    atomic_write(output, lambda path: fig.savefig(path, dpi=110))  # the format from the suffix, kept
     print(f"wrote {output}")
 
 
@@ -83,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         joint = "_joint" if next(iter(results.values())).get("joint") else ""
         output = args.output or IMAGES / f"curves_{dataset}{joint}.png"
         check_output_paths({"--output": output}, {"results": args.results})
+        seeds = sorted({run["seed"] for run in results.values()})
+        if args.seed not in seeds:
+            raise ValueError(f"--seed {args.seed}: {args.results} has runs of seeds {seeds} only")
         plot(results, args.seed, output)
 
     return run_command("plot_highlight_curves.py", work)

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import torch
 
+from transformers_rdmf.atomic import atomic_write_json, check_output_paths
 from transformers_rdmf.data import TVSUM_DOMAINS
-from transformers_rdmf.errors import OneLineParser, run_command
+from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
+from transformers_rdmf.training.arguments import check_flags_apply, check_numeric_ranges
 
 
 def common_arguments(args: argparse.Namespace) -> dict:
@@ -66,20 +68,43 @@ def joint_model(args: argparse.Namespace) -> tuple[Path, dict[str, float]]:
     }
 
 
-def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
-    output = Path(args.work_dir) / f"seed{args.seed}_lr{args.learning_rate}" / domain
-    began = time.perf_counter()
-    train(
-        RDMFTrainingArguments(
-            output_dir=str(output),
-            num_epochs=args.epochs,
-            eval_every_epochs=args.eval_every,
-            learning_rate=args.learning_rate,
-            domain=domain,
-            model_name_or_path=str(start),
-            **common_arguments(args),
-        )
+def fine_tune_arguments(args: argparse.Namespace, start: Path, domain: str) -> RDMFTrainingArguments:
+    return RDMFTrainingArguments(
+        output_dir=str(Path(args.work_dir) / f"seed{args.seed}_lr{args.learning_rate}" / domain),
+        num_epochs=args.epochs,
+        eval_every_epochs=args.eval_every,
+        learning_rate=args.learning_rate,
+        domain=domain,
+        model_name_or_path=str(start),
+        **common_arguments(args),
     )
+
+
+def check_before_the_joint_model(args: argparse.Namespace) -> dict:
+    """What the fine-tuning runs would refuse after the joint model's minutes of training, checked first
+    (the counts, each category's run arguments, the results file); returns the results file's runs."""
+    for flag in ("joint_epochs", "epochs", "eval_every", "threads"):
+        require_positive_integer(f"--{flag}", getattr(args, flag))
+    for domain in args.domains:
+        fine_tuning = fine_tune_arguments(args, Path(args.work_dir), domain)
+        check_flags_apply(fine_tuning)
+        check_numeric_ranges(fine_tuning)
+    path = Path(args.results)
+    check_output_paths({"--results": path}, {"--data_root": args.data_root})
+    try:
+        results = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--results {path}: not JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"--results {path}: expected an object {{'lr.../seed...': runs}}")
+    return results
+
+
+def fine_tune(args: argparse.Namespace, start: Path, domain: str) -> dict:
+    arguments = fine_tune_arguments(args, start, domain)
+    began = time.perf_counter()
+    train(arguments)
+    output = Path(arguments.output_dir)
     curve = [(step, value) for step, name, value in read_csv_log(output) if name == "eval/top5_mAP"]
     return {
         "curve": curve,
@@ -104,15 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
+        results = check_before_the_joint_model(args)
         torch.set_num_threads(args.threads)
         start, joint_scores = joint_model(args)
-        path = Path(args.results)
-        results = json.loads(path.read_text()) if path.exists() else {}
         runs = results.setdefault(f"lr{args.learning_rate}/seed{args.seed}", {})
         for domain in args.domains:
             runs[domain] = {"joint": joint_scores[domain], **fine_tune(args, start, domain)}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(results, indent=1))
+            atomic_write_json(args.results, results)
             run = runs[domain]
             print(
                 f"{domain}: joint {run['joint']:.2f}, fine-tuned best {run['best']:.2f} final {run['final']:.2f}"
