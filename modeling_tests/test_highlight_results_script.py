@@ -369,6 +369,24 @@ def test_a_malformed_results_file_is_refused_in_one_line(
     assert stopped.value.code == 2 and error[-1].endswith(f"error: {path}: {expected}")
 
 
+def test_a_report_of_two_datasets_or_of_a_missing_data_folder_is_refused_in_one_line(
+    script, tmp_path, monkeypatch, capsys
+):
+    run = {"variant": "full", "seed": 0, "curve": [[1, 50.0]], "seconds": 1.0, "best": 50.0, "final": 50.0}
+    tvsum, youtube = tmp_path / "tvsum.json", tmp_path / "youtube.json"
+    tvsum.write_text(json.dumps({"full/GA/0": {**run, "dataset": "tvsum", "domain": "GA"}}))
+    youtube.write_text(json.dumps({"full/dog/0": {**run, "dataset": "youtube_highlights", "domain": "dog"}}))
+    for given, expected in [
+        ([str(tvsum), str(youtube)], f"{tvsum}, {youtube}: runs of tvsum and youtube_highlights; a report is of one dataset"),
+        ([str(tvsum), "--data_root", str(tmp_path / "none")], f"--data_root: {tmp_path / 'none'} is not a folder"),
+    ]:  # fmt: skip
+        monkeypatch.setattr("sys.argv", ["run_highlight_results.py", "--report", *given])
+        with pytest.raises(SystemExit) as stopped:
+            script.main()
+        error = capsys.readouterr().err.strip().splitlines()
+        assert stopped.value.code == 2 and error == [f"run_highlight_results.py: error: {expected}"]
+
+
 def test_into_without_report_is_refused_before_any_training(script, tmp_path, monkeypatch, capsys):
     argv = ["run_highlight_results.py", "--data_root", str(tmp_path), "--into", "d.md", "--section", "cv"]
     monkeypatch.setattr("sys.argv", argv)

@@ -225,7 +225,13 @@ def highlight_report(
     if not runs:
         paths = ", ".join(map(str, results_paths))
         raise ValueError(f"no complete runs in {paths}{filters_given(seeds, variants)}")
-    dataset = runs[0]["dataset"]
+    datasets = sorted({r["dataset"] for r in runs})
+    if len(datasets) > 1:
+        paths = ", ".join(map(str, results_paths))
+        raise ValueError(f"{paths}: runs of {' and '.join(datasets)}; a report is of one dataset")
+    if data_root is not None and not Path(data_root).is_dir():
+        raise ValueError(f"--data_root: {data_root} is not a folder")
+    dataset = datasets[0]
     domains = [d for d in dataset_spec(dataset).domains if any(r["domain"] == d for r in runs)]
     order = sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), label_of(r)))
     labels = list(dict.fromkeys(label_of(r) for r in order))
