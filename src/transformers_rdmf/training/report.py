@@ -64,7 +64,7 @@ def load_results(
 def read_results_file(path: Path) -> dict[str, dict]:
     """``{key: run}`` of one results file; `ValueError` naming the file and the key on a malformed one."""
     try:
-        runs = json.loads(path.read_text())
+        runs = json.loads(path.read_text(), parse_constant=refuse_non_finite(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not JSON ({error.msg}, line {error.lineno})") from None
     if not isinstance(runs, dict):
@@ -74,6 +74,16 @@ def read_results_file(path: Path) -> dict[str, dict]:
         if missing:
             raise ValueError(f"{path}: run {key!r} lacks {', '.join(missing)}")
     return runs
+
+
+def refuse_non_finite(path: Path):
+    """A ``json.loads`` hook for ``NaN``, ``Infinity`` and ``-Infinity`` (Python's JSON reads them; strict
+    JSON has none): a score that is not a number would turn every mean and test it enters into NaN."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{path}: holds {constant}; every score in a results file is a finite number")
+
+    return refuse
 
 
 def gathered_cv(runs: list[dict]) -> list[dict]:
