@@ -222,6 +222,13 @@ def test_a_sweep_number_out_of_range_is_refused_before_any_training(
         (["--results", "{data}/r.json"], "--results {data}/r.json would overwrite --data_root {data}"),
         (["--results", "{tmp}/notes.txt"], "--results {tmp}/notes.txt: not JSON (Expecting value, line 1)"),
         (["--data_root", "{tmp}/none"], "--data_root: {tmp}/none is not a folder"),
+        (["--train", "seed=3"], "full/BK/0: --train seed: the sweep sets it itself; give --seeds"),
+        (
+            ["--train", "num_epochs=3"],
+            "full/BK/0: --train num_epochs: the sweep sets it itself; give --epochs",
+        ),
+        (["--results", "{tmp}/youtube.json"], "--results {tmp}/youtube.json: holds youtube_highlights runs"),
+        (["--results", "{tmp}/notes.txt/r.json"], "--results: cannot write to {tmp}/notes.txt"),
     ],
 )
 def test_what_a_run_would_refuse_stops_the_sweep_in_one_line_before_any_training(
@@ -232,6 +239,9 @@ def test_what_a_run_would_refuse_stops_the_sweep_in_one_line_before_any_training
     rather than a worker's traceback minutes in."""
     data = (shared_data / "tvsum").resolve()
     (tmp_path / "notes.txt").write_text("not a results file")
+    run = {"dataset": "youtube_highlights", "variant": "full", "domain": "dog", "seed": 0, "curve": [[1, 50.0]],
+           "seconds": 1.0, "best": 50.0, "final": 50.0}  # fmt: skip
+    (tmp_path / "youtube.json").write_text(json.dumps({"full/dog/0": run}))
     given = [arg.format(tmp=tmp_path, data=data) for arg in given]
     argv = ["run_highlight_results.py", "--dataset", "tvsum", "--data_root", str(data), "--seeds", "0"]
     argv += ["--epochs", "1", "--results", str(tmp_path / "r.json"), *given]
@@ -244,6 +254,7 @@ def test_what_a_run_would_refuse_stops_the_sweep_in_one_line_before_any_training
     assert error[-1].startswith("run_highlight_results.py: error: ")
     assert expected.format(tmp=tmp_path, data=data) in error[-1]
     assert (tmp_path / "notes.txt").read_text() == "not a results file" and not (tmp_path / "r.json").exists()
+    assert json.loads((tmp_path / "youtube.json").read_text()) == {"full/dog/0": run}
 
 
 def test_a_joint_model_reads_every_domain_at_one_held_out_epoch(script):
@@ -352,7 +363,10 @@ def test_the_report_keeps_only_the_variants_asked_for(script, tmp_path, monkeypa
         ('{"full/GA/0": {"variant": "full"', "not JSON (Expecting ',' delimiter, line 1)"),
         ("[1, 2]", "expected an object of runs {key: run}, found list"),
         ('{"full/GA/0": {"best": NaN}}', "holds NaN; every score in a results file is a finite number"),
-        ('{"full/GA/0": {"curve": [[1, -Infinity]]}}', "holds -Infinity; every score in a results file is"),
+        (
+            '{"full/GA/0": {"curve": [[1, -Infinity]]}}',
+            "holds -Infinity; every score in a results file is a finite number",
+        ),
         (
             '{"full/GA/0": {"dataset": "tvsum", "variant": "full", "domain": "GA", "seed": 0}}',
             "run 'full/GA/0' lacks curve, seconds, best, final",
@@ -368,7 +382,7 @@ def test_a_malformed_results_file_is_refused_in_one_line(
     with pytest.raises(SystemExit) as stopped:
         script.main()
     error = capsys.readouterr().err.strip().splitlines()
-    assert stopped.value.code == 2 and f"error: {path}: {expected}" in error[-1]
+    assert stopped.value.code == 2 and error[-1].endswith(f"error: {path}: {expected}")
 
 
 def test_a_report_of_two_datasets_or_of_a_missing_data_folder_is_refused_in_one_line(
@@ -485,7 +499,17 @@ def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp
     ("name", "given", "expected"),
     [
         ("plot_tvsum_targets", ["--peer_best", "inf"], "--peer_best: expected a score in [0, 100], got inf"),
-        ("plot_tvsum_targets", ["--margin", "nan"], "--margin: expected a score in [0, 100], got nan"),
+        (
+            "plot_tvsum_targets",
+            ["--margin", "nan"],
+            "--peer_fixed plus --margin: expected a score in [0, 100], got nan",
+        ),
+        ("plot_tvsum_targets", ["--margin", "-1"], "--margin: expected a margin >= 0, got -1.0"),
+        (
+            "plot_tvsum_targets",
+            ["--peer_fixed", "95"],
+            "--peer_fixed plus --margin: expected a score in [0, 100], got 105.0",
+        ),
         (
             "plot_tvsum_targets",
             ["--peer_fixed", "-5"],
@@ -506,4 +530,4 @@ def test_the_tvsum_helpers_refuse_a_number_that_would_draw_or_print_nonsense(
         first = ["--data_root", str(tmp_path)]
     assert load_script(name).main([*first, *given]) == 2
     assert capsys.readouterr().err.strip() == f"{name}.py: error: {expected}"
-    assert not out.exists()
+    assert not list(tmp_path.iterdir())  # no plot, no file at all

@@ -716,6 +716,11 @@ def test_the_result_scripts_answer_bad_input_in_one_line(script, tmp_path, capsy
         (["--results", "{tmp}"], "--results: {tmp} is a folder"),
         (["--results", "{tmp}/bad.json"], "--results {tmp}/bad.json: not JSON (Expecting value, line 1)"),
         (["--results", "{data}/r.json"], "--results {data}/r.json would overwrite --data_root {data}"),
+        (
+            ["--results", "{tmp}/nan.json"],
+            "--results {tmp}/nan.json: holds NaN; every score in a results file",
+        ),
+        (["--results", "{tmp}/list.json"], "--results {tmp}/list.json: expected an object"),
     ],
 )
 def test_the_joint_fine_tuning_script_refuses_before_its_joint_model_trains(
@@ -729,6 +734,8 @@ def test_the_joint_fine_tuning_script_refuses_before_its_joint_model_trains(
     data = tmp_path / "tvsum"
     data.mkdir()
     (tmp_path / "bad.json").write_text("")
+    (tmp_path / "nan.json").write_text('{"lr0.001/seed0": {"GA": {"best": NaN}}}')
+    (tmp_path / "list.json").write_text('{"lr0.001/seed0": [1, 2]}')
     argv = [
         "--data_root",
         str(data),
@@ -741,6 +748,30 @@ def test_the_joint_fine_tuning_script_refuses_before_its_joint_model_trains(
     refused(script.main, argv, capsys, tmp_path, expect=expect.format(tmp=tmp_path, data=data))
 
 
+def test_the_joint_fine_tuning_script_keeps_what_another_run_wrote_meanwhile(tmp_path, monkeypatch):
+    """Two rates or seeds may run side by side into one results file: each write merges into what the file
+    holds then, so neither loses the other's categories."""
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
+    script = __import__("tvsum_joint_fine_tune")
+    results = tmp_path / "r.json"
+    monkeypatch.setattr(script, "joint_model", lambda args: (tmp_path, {"BK": 40.0, "GA": 50.0}))
+
+    def fine_tune(args, start, domain):  # meanwhile, a run at another rate writes its own category
+        other = json.loads(results.read_text()) if results.exists() else {}
+        other.setdefault("lr0.0001/seed0", {})[domain] = {"best": 1.0, "final": 1.0}
+        results.write_text(json.dumps(other))
+        return {"curve": [[1, 60.0]], "best": 60.0, "final": 60.0, "seconds": 1.0}
+
+    monkeypatch.setattr(script, "fine_tune", fine_tune)
+    (tmp_path / "tvsum").mkdir()
+    argv = ["--data_root", str(tmp_path / "tvsum"), "--domains", "BK", "GA", "--results", str(results)]
+    assert script.main(argv) == 0
+    written = json.loads(results.read_text())
+    assert sorted(written) == ["lr0.0001/seed0", "lr0.001/seed0"]
+    assert sorted(written["lr0.0001/seed0"]) == sorted(written["lr0.001/seed0"]) == ["BK", "GA"]
+    assert written["lr0.001/seed0"]["GA"]["joint"] == 50.0
+
+
 def test_the_curves_plot_names_the_seeds_a_results_file_has(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "scripts"))
     from plot_highlight_curves import main
@@ -751,8 +782,11 @@ def test_the_curves_plot_names_the_seeds_a_results_file_has(tmp_path, capsys, mo
     results.write_text(json.dumps({f"full/GA/{seed}": {**run, "seed": seed} for seed in (0, 2)}))
     argv = [str(results), "--seed", "1", "--output", str(tmp_path / "c.png")]
     refused(main, argv, capsys, tmp_path, expect=f"--seed 1: {results} has runs of seeds [0, 2] only")
-    assert main([str(results), "--seed", "2", "--output", str(tmp_path / "c.png")]) == 0
-    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    folds = {f"full/GA/1/fold{k}": {**run, "seed": 1, "fold": k, "folds": 2} for k in (0, 1)}
+    results.write_text(json.dumps({"full/GA/0": {**run, "seed": 0}, **folds}))  # seed 1: inner folds only
+    refused(main, argv, capsys, tmp_path, expect=f"--seed 1: {results} has runs of seeds [0] only")
+    assert main([str(results), "--seed", "0", "--output", str(tmp_path / "curves")]) == 0  # no suffix: PNG
+    assert (tmp_path / "curves").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_plot_never_overwrites_its_results_file(tmp_path, capsys, monkeypatch):

@@ -63,7 +63,7 @@ def plot(results: dict, seed: int, output: Path) -> None:
     joint = ", one joint model" if runs[0].get("joint") else ""
     fig.suptitle(f"{dataset}: {metric} against epochs, seed {seed}{joint}")
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    atomic_write(output, lambda path: fig.savefig(path, dpi=110))  # the format from the suffix, kept
+    atomic_write(output, lambda path: fig.savefig(path, dpi=110, format=output.suffix[1:] or "png"))
     print(f"wrote {output}")
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         joint = "_joint" if next(iter(results.values())).get("joint") else ""
         output = args.output or IMAGES / f"curves_{dataset}{joint}.png"
         check_output_paths({"--output": output}, {"results": args.results})
-        seeds = sorted({run["seed"] for run in results.values()})
+        seeds = sorted({run["seed"] for run in results.values() if run.get("fold") is None})
         if args.seed not in seeds:
             raise ValueError(f"--seed {args.seed}: {args.results} has runs of seeds {seeds} only")
         plot(results, args.seed, output)

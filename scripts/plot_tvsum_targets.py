@@ -115,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
-        for flag in ("peer_best", "peer_fixed", "margin"):
-            require_score(f"--{flag}", getattr(args, flag))
+        require_score("--peer_best", args.peer_best)
+        require_score("--peer_fixed", args.peer_fixed)
+        require_score("--peer_fixed plus --margin", args.peer_fixed + args.margin)
+        if not args.margin >= 0:  # NaN too
+            raise ValueError(f"--margin: expected a margin >= 0, got {args.margin}")
         check_output_paths({"--out": args.out}, {"--results": args.results, "--data_root": args.data_root})
         found = recipes(args.results)
         if not found:

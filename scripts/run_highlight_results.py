@@ -164,7 +164,10 @@ def main() -> None:
     except (OSError, ValueError) as error:
         parser.error(str(error))
     run_sweep(args, jobs)
-    report([args.results])
+    try:
+        report([args.results])
+    except ValueError as error:  # a file that ended with no complete run
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

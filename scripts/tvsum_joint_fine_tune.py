@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 
-from transformers_rdmf.atomic import atomic_write_json, check_output_paths
+from transformers_rdmf.atomic import atomic_write_json, check_can_write_in, check_output_paths
 from transformers_rdmf.data import TVSUM_DOMAINS
 from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 from transformers_rdmf.training.arguments import check_flags_apply, check_numeric_ranges
+from transformers_rdmf.training.report import refuse_non_finite
 
 
 def common_arguments(args: argparse.Namespace) -> dict:
@@ -89,14 +90,25 @@ def check_before_the_joint_model(args: argparse.Namespace) -> dict:
         fine_tuning = fine_tune_arguments(args, Path(args.work_dir), domain)
         check_flags_apply(fine_tuning)
         check_numeric_ranges(fine_tuning)
-    path = Path(args.results)
-    check_output_paths({"--results": path}, {"--data_root": args.data_root})
+    check_output_paths({"--results": args.results}, {"--data_root": args.data_root})
+    results = read_results(Path(args.results))
+    check_can_write_in("--results", Path(args.results).parent)
+    return results
+
+
+def read_results(path: Path) -> dict:
+    """``{"lr{rate}/seed{seed}": {category: run}}`` of the results file (empty when it does not exist yet);
+    a ``ValueError`` naming ``--results`` on any other content."""
     try:
-        results = json.loads(path.read_text()) if path.exists() else {}
+        results = (
+            json.loads(path.read_text(), parse_constant=refuse_non_finite(path)) if path.exists() else {}
+        )
     except json.JSONDecodeError as error:
         raise ValueError(f"--results {path}: not JSON ({error.msg}, line {error.lineno})") from None
-    if not isinstance(results, dict):
-        raise ValueError(f"--results {path}: expected an object {{'lr.../seed...': runs}}")
+    except ValueError as error:  # NaN or Infinity (`refuse_non_finite`)
+        raise ValueError(f"--results {error}") from None
+    if not isinstance(results, dict) or not all(isinstance(runs, dict) for runs in results.values()):
+        raise ValueError(f"--results {path}: expected an object {{'lr.../seed...': {{category: run}}}}")
     return results
 
 
@@ -129,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
-        results = check_before_the_joint_model(args)
+        check_before_the_joint_model(args)
         torch.set_num_threads(args.threads)
         start, joint_scores = joint_model(args)
-        runs = results.setdefault(f"lr{args.learning_rate}/seed{args.seed}", {})
+        key, runs = f"lr{args.learning_rate}/seed{args.seed}", {}
         for domain in args.domains:
             runs[domain] = {"joint": joint_scores[domain], **fine_tune(args, start, domain)}
+            results = read_results(Path(args.results))  # read again: another rate or seed may have written
+            results.setdefault(key, {})[domain] = runs[domain]
             atomic_write_json(args.results, results)
             run = runs[domain]
             print(

@@ -113,6 +113,19 @@ def check_output_paths(
                 raise ValueError(f"{flag} and {other} are both {path}; give each output its own path")
 
 
+def check_can_write_in(flag: str, folder: str | Path) -> None:
+    """Before any work: make ``folder`` (with its parents) and write and remove a file in it, so that an
+    output that cannot be written stops at once; a ``PermissionError`` naming ``flag`` otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test_{os.getpid()}"  # one per process: several may check at once
+        probe.write_text("ok")
+        probe.unlink(missing_ok=True)
+    except OSError as error:
+        raise PermissionError(f"{flag}: cannot write to {folder} ({error})") from None
+
+
 def check_not_replacing(
     files: Mapping[str, str | Path | None], overwrite: bool, flag: str = "--overwrite"
 ) -> None:
@@ -134,6 +147,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",
+    "check_can_write_in",
     "check_not_replacing",
     "check_output_paths",
     "current_umask",

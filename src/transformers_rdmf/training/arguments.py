@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import check_can_write_in
 from ..dataset_specs import HIGHLIGHT_DATASETS, MOMENT_DATASETS, dataset_spec
 from ..errors import usage_error_in_one_line
 from ..presets import list_presets, read_preset, value_fits
@@ -135,14 +136,7 @@ def check_before_training(args: RDMFTrainingArguments) -> None:
         raise ValueError(f"--ema_decay {args.ema_decay}: expected a value in [0, 1)")
     check_flags_apply(args)
     check_numeric_ranges(args)
-    output = Path(args.output_dir)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        probe = output / f".write_test_{os.getpid()}"  # one per process: several may check at once
-        probe.write_text("ok")
-        probe.unlink(missing_ok=True)
-    except OSError as error:
-        raise PermissionError(f"--output_dir: cannot write to {output} ({error})") from None
+    check_can_write_in("--output_dir", args.output_dir)
 
 
 def check_flags_apply(args: RDMFTrainingArguments) -> None:

@@ -93,7 +93,7 @@ def check_fold_keeps_and_holds_out(domain: str, videos: int, kept: list, held_ou
     if not kept or not held_out:
         raise ValueError(
             f"--train_folds {folds}: {domain} has {videos} train videos; each fold needs at least one to "
-            f"train on and one to hold out, so 2 to {videos} folds"
+            "train on and one to hold out"
         )
 
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..atomic import atomic_write_json, check_output_paths
+from ..atomic import atomic_write_json, check_can_write_in, check_output_paths
 from ..dataset_specs import dataset_spec
 from . import selection
 from .arguments import (
@@ -90,10 +90,24 @@ def run_one(job: dict) -> list[dict]:
     ]
 
 
+# The run arguments a sweep sets itself, and the sweep flag that gives each (None: none does).
+SET_BY_THE_SWEEP = {
+    "output_dir": None, "preset": "--variants and --set", "config_overrides": "--set",
+    "dataset": "--dataset", "domain": "--domains", "seed": "--seeds", "num_epochs": "--epochs",
+    "eval_every_epochs": "--eval_every", "learning_rate": "--learning_rate", "batch_size": "--batch_size",
+    "disable_progress_bar": None, "data_root": "--data_root", "train_annotations": "--protocol",
+    "eval_annotations": "--protocol", "splits_file": "--protocol and --train_folds",
+}  # fmt: skip
+
+
 def training_arguments(job: dict, data: dict, output_dir: str) -> RDMFTrainingArguments:
     """The ``rdmf-train`` arguments a job trains with: its dataset's preset, its variant's config with the
-    sweep's ``--set`` on top, its data fields (`data_arguments`) and the sweep's ``--train`` values."""
-    return RDMFTrainingArguments(
+    sweep's ``--set`` on top, its data fields (`data_arguments`) and the sweep's ``--train`` values.
+
+    Raises:
+        ValueError: a ``--train`` key that the sweep sets itself, naming the flag that gives it.
+    """
+    own = dict(
         output_dir=output_dir,
         preset=dataset_spec(job["dataset"]).preset,
         config_overrides={**VARIANTS[job["variant"]], **job["overrides"]},
@@ -106,8 +120,12 @@ def training_arguments(job: dict, data: dict, output_dir: str) -> RDMFTrainingAr
         batch_size=job["batch_size"],
         disable_progress_bar=True,
         **data,
-        **job.get("training", {}),
     )
+    training = job.get("training", {})
+    for key in sorted(set(own) & set(training)):
+        flag = SET_BY_THE_SWEEP.get(key)
+        raise ValueError(f"--train {key}: the sweep sets it itself" + (f"; give {flag}" if flag else ""))
+    return RDMFTrainingArguments(**own, **training)
 
 
 def scored_run(job: dict, curve: list[tuple[int, float]], seconds: float) -> dict:
@@ -194,19 +212,30 @@ def checked_jobs(args: argparse.Namespace) -> list[dict]:
         ValueError or OSError: one line naming the flag (``--results``, ``--data_root``, ``--train``), or
             the first job a check refuses and why (``--set``, ``--domains``, ``--seeds``, a value's range).
     """
-    results = Path(args.results)
-    check_output_paths({"--results": results}, {"--data_root": args.data_root})
-    try:  # a sweep appends to its own results file, and to nothing else
-        read_results_file_or_nothing(results)
-    except ValueError as error:
-        raise ValueError(f"--results {error}") from None
+    check_results_file(Path(args.results), args.dataset, args.data_root)
     if not Path(args.data_root).is_dir():
         raise FileNotFoundError(f"--data_root: {args.data_root} is not a folder")
+    check_training_values(parse_overrides(args.train, "--train"), "--train")
     jobs = planned_jobs(args)
-    check_training_values(jobs[0]["training"] if jobs else {}, "--train")
     for job in jobs_to_check(jobs):
         check_job(job)
     return jobs
+
+
+def check_results_file(results: Path, dataset: str, data_root: str) -> None:
+    """A sweep appends to its own results file and to nothing else: not in ``--data_root``, a results file
+    of ``dataset``'s runs where it exists, in a folder that can be written."""
+    check_output_paths({"--results": results}, {"--data_root": data_root})
+    try:
+        runs = read_results_file_or_nothing(results)
+    except ValueError as error:
+        raise ValueError(f"--results {error}") from None
+    others = sorted({run["dataset"] for run in runs.values()} - {dataset})
+    if others:
+        raise ValueError(
+            f"--results {results}: holds {', '.join(others)} runs; a {dataset} sweep needs its own file"
+        )
+    check_can_write_in("--results", results.parent)
 
 
 def jobs_to_check(jobs: list[dict]) -> list[dict]:
