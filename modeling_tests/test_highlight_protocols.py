@@ -87,12 +87,10 @@ def test_a_per_category_cv_job_and_its_inner_folds_read_only_its_category(shared
     assert sorted(held_out) == sorted(train)  # each train video held out once, the test video never
 
 
-def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path, shared_data):
+def pool_running(imap):
+    """A stand-in for ``multiprocessing.get_context(...)`` whose ``Pool`` hands the sweep's jobs to
+    ``imap(jobs)`` in this process (an iterator of each job's results) instead of training them."""
     import argparse
-
-    from transformers_rdmf.training import sweep
-
-    planned = []
 
     class Pool:
         def __init__(self, *a, **k):
@@ -105,10 +103,23 @@ def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path,
             return False
 
         def imap_unordered(self, fn, jobs):
-            planned.extend(jobs)
-            return iter(())
+            return imap(jobs)
 
-    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: argparse.Namespace(Pool=Pool))
+    return argparse.Namespace(Pool=Pool)
+
+
+def test_the_sweep_plans_five_folds_and_their_inner_folds(monkeypatch, tmp_path, shared_data):
+    import argparse
+
+    from transformers_rdmf.training import sweep
+
+    planned = []
+
+    def imap(jobs):
+        planned.extend(jobs)
+        return iter(())
+
+    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: pool_running(imap))
     args = argparse.Namespace(
         results=str(tmp_path / "r.json"), set=[], train=[], dataset="tvsum", data_root=str(shared_data / "tvsum"), variants=["full", "cross_attention"],
         seeds=[0, 1], epochs=5, eval_every=1, learning_rate=1e-3, batch_size=4, jobs=1, threads=1, train_folds=4,
@@ -151,24 +162,14 @@ def test_a_sweep_writes_each_run_as_it_ends_and_resumes_with_the_runs_not_yet_do
 
     handed: list[list[str]] = []
 
-    class Pool:  # runs nothing: each job "scores" its seed, and the file is read after every run
-        def __init__(self, *a, **k):
-            pass
+    def imap(jobs):  # runs nothing: each job "scores" its seed, and the file is read after every run
+        handed.append([job_key(job) for job in jobs])
+        for number, job in enumerate(jobs):
+            curve = [(1, float(job["seed"])), (2, float(job["seed"]) + 1)]
+            yield [sweep.scored_run(job, curve, seconds=1.0)]
+            assert len(json.loads(results.read_text())) == written + number + 1
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            return False
-
-        def imap_unordered(self, fn, jobs):
-            handed.append([job_key(job) for job in jobs])
-            for number, job in enumerate(jobs):
-                curve = [(1, float(job["seed"])), (2, float(job["seed"]) + 1)]
-                yield [sweep.scored_run(job, curve, seconds=1.0)]
-                assert len(json.loads(results.read_text())) == written + number + 1
-
-    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: argparse.Namespace(Pool=Pool))
+    monkeypatch.setattr(sweep.multiprocessing, "get_context", lambda name: pool_running(imap))
     results = tmp_path / "r.json"
     args = argparse.Namespace(
         results=str(results), set=[], train=[], dataset="tvsum", data_root=str(shared_data / "tvsum"),
