@@ -403,6 +403,29 @@ def test_a_report_of_two_datasets_or_of_a_missing_data_folder_is_refused_in_one_
         assert stopped.value.code == 2 and error == [f"run_highlight_results.py: error: {expected}"]
 
 
+def test_the_spread_plot_never_replaces_an_input_of_the_report(script, tmp_path, monkeypatch, capsys):
+    run = {"dataset": "tvsum", "variant": "full", "domain": "GA", "seed": 0, "curve": [[1, 50.0]],
+           "seconds": 1.0, "best": 50.0, "final": 50.0}  # fmt: skip
+    results, doc = tmp_path / "r.json", tmp_path / "doc.md"
+    results.write_text(json.dumps({"full/GA/0": run}))
+    doc.write_text("<!-- report: s begin -->\n<!-- report: s end -->\n")
+    for plot, flag in [(results, "--report"), (doc, "--into")]:
+        argv = ["run_highlight_results.py", "--report", str(results), "--into", str(doc), "--section", "s"]
+        monkeypatch.setattr("sys.argv", [*argv, "--plot", str(plot)])
+        with pytest.raises(SystemExit) as stopped:
+            script.main()
+        error = capsys.readouterr().err.strip().splitlines()
+        assert stopped.value.code == 2 and error == [
+            f"run_highlight_results.py: error: --plot {plot} would overwrite {flag} {plot}; write the output elsewhere"
+        ]
+    assert json.loads(results.read_text()) == {"full/GA/0": run}
+    assert doc.read_text() == "<!-- report: s begin -->\n<!-- report: s end -->\n"
+    monkeypatch.setattr("sys.argv", [*argv, "--plot", str(tmp_path / "spread")])  # no suffix: a PNG
+    script.main()
+    assert (tmp_path / "spread").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| full | 50.00 |" in doc.read_text()
+
+
 def test_into_without_report_is_refused_before_any_training(script, tmp_path, monkeypatch, capsys):
     argv = ["run_highlight_results.py", "--data_root", str(tmp_path), "--into", "d.md", "--section", "cv"]
     monkeypatch.setattr("sys.argv", argv)

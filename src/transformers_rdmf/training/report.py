@@ -163,6 +163,7 @@ def plot_spread(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..atomic import atomic_write
     from .sweep import label_of
 
     figure, axis = plt.subplots(figsize=(1.1 * len(domains) + 2, 3.6))
@@ -191,7 +192,9 @@ def plot_spread(
     )
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    atomic_write(
+        path, lambda temporary: figure.savefig(temporary, dpi=120, format=Path(path).suffix[1:] or "png")
+    )
     plt.close(figure)
 
 

@@ -358,6 +358,8 @@ def report(
     tests); with ``into = (document, section)``, also write it between the section's markers there."""
     from .report import highlight_report, write_into_document
 
+    inputs = {"--report": list(results_paths), "--data_root": data_root, "--into": into and into[0]}
+    check_output_paths({"--plot": plot}, inputs)
     text = highlight_report(results_paths, seeds, plot=plot, data_root=data_root, variants=variants)
     if into is not None:
         write_into_document(*into, text)
