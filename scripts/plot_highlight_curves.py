@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import read_results_file  # noqa: E402
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
@@ -63,7 +63,7 @@ def plot(results: dict, seed: int, output: Path) -> None:
     joint = ", one joint model" if runs[0].get("joint") else ""
     fig.suptitle(f"{dataset}: {metric} against epochs, seed {seed}{joint}")
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    atomic_write(output, lambda path: fig.savefig(path, dpi=110, format=output.suffix[1:] or "png"))
+    atomic_savefig(fig, output, dpi=110)
     print(f"wrote {output}")
 
 

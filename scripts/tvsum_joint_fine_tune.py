@@ -31,7 +31,7 @@ from transformers_rdmf.data import TVSUM_DOMAINS
 from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.training import RDMFTrainingArguments, read_csv_log, train
 from transformers_rdmf.training.arguments import check_flags_apply, check_numeric_ranges
-from transformers_rdmf.training.report import refuse_non_finite
+from transformers_rdmf.training.report import read_strict_json
 
 
 def common_arguments(args: argparse.Namespace) -> dict:
@@ -81,9 +81,9 @@ def fine_tune_arguments(args: argparse.Namespace, start: Path, domain: str) -> R
     )
 
 
-def check_before_the_joint_model(args: argparse.Namespace) -> dict:
+def check_before_the_joint_model(args: argparse.Namespace) -> None:
     """What the fine-tuning runs would refuse after the joint model's minutes of training, checked first
-    (the counts, each category's run arguments, the results file); returns the results file's runs."""
+    (the counts, each category's run arguments, the results file)."""
     for flag in ("joint_epochs", "epochs", "eval_every", "threads"):
         require_positive_integer(f"--{flag}", getattr(args, flag))
     for domain in args.domains:
@@ -91,21 +91,16 @@ def check_before_the_joint_model(args: argparse.Namespace) -> dict:
         check_flags_apply(fine_tuning)
         check_numeric_ranges(fine_tuning)
     check_output_paths({"--results": args.results}, {"--data_root": args.data_root})
-    results = read_results(Path(args.results))
+    read_results(Path(args.results))
     check_can_write_in("--results", Path(args.results).parent)
-    return results
 
 
 def read_results(path: Path) -> dict:
     """``{"lr{rate}/seed{seed}": {category: run}}`` of the results file (empty when it does not exist yet);
     a ``ValueError`` naming ``--results`` on any other content."""
     try:
-        results = (
-            json.loads(path.read_text(), parse_constant=refuse_non_finite(path)) if path.exists() else {}
-        )
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--results {path}: not JSON ({error.msg}, line {error.lineno})") from None
-    except ValueError as error:  # NaN or Infinity (`refuse_non_finite`)
+        results = read_strict_json(path) if path.exists() else {}
+    except ValueError as error:
         raise ValueError(f"--results {error}") from None
     if not isinstance(results, dict) or not all(isinstance(runs, dict) for runs in results.values()):
         raise ValueError(f"--results {path}: expected an object {{'lr.../seed...': {{category: run}}}}")

@@ -51,6 +51,14 @@ def atomic_write_json(path: str | Path, value: Any, indent: int = 1) -> None:
     atomic_write_text(path, json.dumps(value, indent=indent, allow_nan=False) + "\n")
 
 
+def atomic_savefig(figure: Any, path: str | Path, dpi: int) -> None:
+    """A matplotlib ``figure`` written atomically to ``path``, in the format its suffix names (PNG without
+    one: the temporary file's random name must not be read as a format)."""
+    atomic_write(
+        path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:] or "png")
+    )
+
+
 def atomic_folder(path: str | Path, fill: Callable[[Path], None]) -> None:
     """Call ``fill(staging)`` on a new hidden folder beside ``path``, then put it in place of ``path``.
 
@@ -144,6 +152,7 @@ def check_not_replacing(
 
 __all__ = [
     "atomic_folder",
+    "atomic_savefig",
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",

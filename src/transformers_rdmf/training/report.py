@@ -23,6 +23,7 @@ import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..dataset_specs import dataset_spec
 from .selection import CV_FOLDS
@@ -63,10 +64,7 @@ def load_results(
 
 def read_results_file(path: Path) -> dict[str, dict]:
     """``{key: run}`` of one results file; `ValueError` naming the file and the key on a malformed one."""
-    try:
-        runs = json.loads(path.read_text(), parse_constant=refuse_non_finite(path))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not JSON ({error.msg}, line {error.lineno})") from None
+    runs = read_strict_json(path)
     if not isinstance(runs, dict):
         raise ValueError(f"{path}: expected an object of runs {{key: run}}, found {type(runs).__name__}")
     for key, run in runs.items():
@@ -74,6 +72,15 @@ def read_results_file(path: Path) -> dict[str, dict]:
         if missing:
             raise ValueError(f"{path}: run {key!r} lacks {', '.join(missing)}")
     return runs
+
+
+def read_strict_json(path: Path) -> Any:
+    """The JSON in ``path``; a ``ValueError`` naming the file where it is not JSON (with the line) or holds
+    ``NaN`` or ``Infinity`` (`refuse_non_finite`)."""
+    try:
+        return json.loads(path.read_text(), parse_constant=refuse_non_finite(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error.msg}, line {error.lineno})") from None
 
 
 def refuse_non_finite(path: Path):
@@ -163,7 +170,7 @@ def plot_spread(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..atomic import atomic_write
+    from ..atomic import atomic_savefig
     from .sweep import label_of
 
     figure, axis = plt.subplots(figsize=(1.1 * len(domains) + 2, 3.6))
@@ -192,9 +199,7 @@ def plot_spread(
     )
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    atomic_write(
-        path, lambda temporary: figure.savefig(temporary, dpi=120, format=Path(path).suffix[1:] or "png")
-    )
+    atomic_savefig(figure, path, dpi=120)
     plt.close(figure)
 
 

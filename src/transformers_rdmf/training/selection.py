@@ -67,7 +67,7 @@ def fold_data_arguments(
         for domain in domains:
             in_domain = [line for line in rows if json.loads(line).get("domain") == domain]
             domain_kept, domain_held_out = fold_split(in_domain, fold, folds)
-            check_fold_keeps_and_holds_out(domain, len(in_domain), domain_kept, domain_held_out, folds)
+            check_fold_keeps_and_holds_out(domain, domain_kept, domain_held_out, folds)
             kept, held_out = kept + domain_kept, held_out + domain_held_out
         train_file, eval_file = work / "fold_train.jsonl", work / "fold_eval.jsonl"
         train_file.write_text("\n".join(kept) + "\n")
@@ -81,18 +81,18 @@ def fold_data_arguments(
     splits = {}
     for domain in domains:
         kept, held_out = fold_split(official[domain]["train"], fold, folds)
-        check_fold_keeps_and_holds_out(domain, len(official[domain]["train"]), kept, held_out, folds)
+        check_fold_keeps_and_holds_out(domain, kept, held_out, folds)
         splits[domain] = {"train": kept, "val": held_out}
     splits_file = work / "fold_splits.json"
     splits_file.write_text(json.dumps(splits))
     return {"data_root": str(root), "splits_file": str(splits_file)}
 
 
-def check_fold_keeps_and_holds_out(domain: str, videos: int, kept: list, held_out: list, folds: int) -> None:
-    """A train fold must train on at least one of the domain's ``videos`` train videos and score another."""
+def check_fold_keeps_and_holds_out(domain: str, kept: list, held_out: list, folds: int) -> None:
+    """A train fold must train on at least one of the domain's train videos and score another."""
     if not kept or not held_out:
         raise ValueError(
-            f"--train_folds {folds}: {domain} has {videos} train videos; each fold needs at least one to "
+            f"--train_folds {folds}: {domain} has {len(kept) + len(held_out)} train videos; each fold needs at least one to "
             "train on and one to hold out"
         )
 
