@@ -420,6 +420,12 @@ def test_the_spread_plot_never_replaces_an_input_of_the_report(script, tmp_path,
         ]
     assert json.loads(results.read_text()) == {"full/GA/0": run}
     assert doc.read_text() == "<!-- report: s begin -->\n<!-- report: s end -->\n"
+    monkeypatch.setattr("sys.argv", [*argv, "--plot", str(tmp_path / "spread.csv")])
+    with pytest.raises(SystemExit) as stopped:
+        script.main()
+    assert (
+        stopped.value.code == 2 and "--plot" in capsys.readouterr().err and "| full |" not in doc.read_text()
+    )
     monkeypatch.setattr("sys.argv", [*argv, "--plot", str(tmp_path / "spread")])  # no suffix: a PNG
     script.main()
     assert (tmp_path / "spread").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -516,6 +522,24 @@ def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp
     out = tmp_path / "targets.png"
     assert plot.main(["--results", str(path), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot.main(["--results", str(path), "--out", str(tmp_path / "targets.pdf")]) == 0
+    assert (tmp_path / "targets.pdf").read_bytes()[:4] == b"%PDF"  # the suffix names the format
+
+
+@pytest.mark.parametrize("name", ["plot_k_sweep", "plot_tvsum_targets"])
+def test_the_plot_helpers_refuse_a_suffix_that_names_no_image_format(name, tmp_path, capsys):
+    """Before reading anything: a figure at ``k.txt`` was written as PNG bytes; now it is refused."""
+    inputs = (
+        ["--youtube", str(tmp_path / "r.json")]
+        if name == "plot_k_sweep"
+        else ["--results", str(tmp_path / "r.json")]
+    )
+    assert load_script(name).main([*inputs, "--out", str(tmp_path / "k.txt")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(
+        f"{name}.py: error: --out {tmp_path / 'k.txt'}: the suffix names the image format"
+    )
+    assert error.endswith("(no suffix: PNG)") and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

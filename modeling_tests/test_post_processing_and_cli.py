@@ -166,6 +166,27 @@ def test_predict_shows_moments_when_the_moment_head_is_trained_or_not_recorded(t
     )
 
 
+@pytest.mark.parametrize(
+    "name, magic", [("out.pdf", b"%PDF"), ("out.svg", b"<?xml"), ("out", b"\x89PNG\r\n\x1a\n")]
+)
+def test_predict_writes_the_plot_in_the_format_its_suffix_names(tmp_path, name, magic):
+    model = write_checkpoint(tmp_path / "model", ["saliency"])
+    argv = predict_argv(tmp_path, model)
+    argv[argv.index("--output") + 1] = str(tmp_path / name)
+    assert rdmf_main(argv) == 0
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_predict_refuses_a_plot_suffix_that_names_no_image_format(tmp_path, capsys):
+    argv = predict_argv(tmp_path, write_checkpoint(tmp_path / "model", ["saliency"]))
+    argv[argv.index("--output") + 1] = str(tmp_path / "out.txt")
+    capsys.readouterr()  # save_pretrained's progress bar
+    assert rdmf_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--output" in err and "out.txt" in err and ".pdf" in err
+    assert not (tmp_path / "out.txt").exists() and not (tmp_path / "out.json").exists()
+
+
 def test_cli_runs_as_a_module(tmp_path):
     model = write_checkpoint(tmp_path / "model", ["saliency"])
     result = subprocess.run(

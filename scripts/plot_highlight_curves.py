@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from transformers_rdmf.atomic import atomic_savefig, check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import read_results_file  # noqa: E402
 from transformers_rdmf.training.selection import held_out_curve  # noqa: E402
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         joint = "_joint" if next(iter(results.values())).get("joint") else ""
         output = args.output or IMAGES / f"curves_{dataset}{joint}.png"
         check_output_paths({"--output": output}, {"results": args.results})
+        check_figure_path("--output", output)
         seeds = sorted({run["seed"] for run in results.values() if run.get("fold") is None})
         if args.seed not in seeds:
             raise ValueError(f"--seed {args.seed}: {args.results} has runs of seeds {seeds} only")

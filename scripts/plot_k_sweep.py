@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from transformers_rdmf import RDMFConfig  # noqa: E402
-from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 from transformers_rdmf.training.report import PROTOCOL_SHORT_NAMES, gathered_cv, load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.sweep import VARIANTS, domains_of, headline_of, with_fold_selection  # noqa: E402
@@ -114,12 +114,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> None:
         check_output_paths({"--out": args.out}, {"--tvsum": args.tvsum, "--youtube": args.youtube})
+        check_figure_path("--out", args.out)
         runs = [plain_runs(paths, dataset, flag) for paths, dataset, flag, _ in panels]
         figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.2), squeeze=False)
         for axis, panel_runs, (*_, title) in zip(axes[0], runs, panels):
             draw_panel(axis, panel_runs, title)
         figure.tight_layout()
-        atomic_write(args.out, lambda path: figure.savefig(path, dpi=120, format="png"))
+        atomic_savefig(figure, args.out, dpi=120)
         print(f"wrote {args.out}")
 
     return run_command("plot_k_sweep.py", work)

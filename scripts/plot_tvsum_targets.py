@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from transformers_rdmf.atomic import atomic_write, check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, require_score, run_command  # noqa: E402
 from transformers_rdmf.training.report import load_results, seed_means  # noqa: E402
 from transformers_rdmf.training.selection_baseline import evaluations_of, selection_baseline  # noqa: E402
@@ -121,13 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.margin >= 0:  # NaN too
             raise ValueError(f"--margin: expected a margin >= 0, got {args.margin}")
         check_output_paths({"--out": args.out}, {"--results": args.results, "--data_root": args.data_root})
+        check_figure_path("--out", args.out)
         found = recipes(args.results)
         if not found:
             raise ValueError(f"--results: no TVSum official-split run evaluated {EVALUATIONS} times")
         figure, axis = plt.subplots(figsize=(8.5, 6.0))
         draw(axis, found, args)
         figure.tight_layout()
-        atomic_write(args.out, lambda path: figure.savefig(path, dpi=120, format="png"))
+        atomic_savefig(figure, args.out, dpi=120)
         print(f"wrote {args.out}")
 
     return run_command("plot_tvsum_targets.py", work)

@@ -51,12 +51,34 @@ def atomic_write_json(path: str | Path, value: Any, indent: int = 1) -> None:
     atomic_write_text(path, json.dumps(value, indent=indent, allow_nan=False) + "\n")
 
 
+def figure_format(path: str | Path) -> str:
+    """The image format a figure path names by its suffix (``plot.pdf``: ``"pdf"``); PNG without one."""
+    return Path(path).suffix[1:].lower() or "png"
+
+
+def check_figure_path(flag: str, path: str | Path | None) -> None:
+    """Before any work: refuse a figure path whose suffix names no format matplotlib writes (``.txt``),
+    which would otherwise fail only after the work, or be written as another format than it says.
+
+    Raises:
+        ValueError: naming ``flag``, the path and the formats matplotlib writes.
+    """
+    if path is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if figure_format(path) not in formats:
+        raise ValueError(
+            f"{flag} {path}: the suffix names the image format; expected one of "
+            f"{', '.join('.' + name for name in formats)} (no suffix: PNG)"
+        )
+
+
 def atomic_savefig(figure: Any, path: str | Path, dpi: int) -> None:
     """A matplotlib ``figure`` written atomically to ``path``, in the format its suffix names (PNG without
-    one: the temporary file's random name must not be read as a format)."""
-    atomic_write(
-        path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=Path(path).suffix[1:] or "png")
-    )
+    one: the temporary file's random name must not be read as a format; see `check_figure_path`)."""
+    atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=dpi, format=figure_format(path)))
 
 
 def atomic_folder(path: str | Path, fill: Callable[[Path], None]) -> None:
@@ -157,7 +179,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "check_can_write_in",
+    "check_figure_path",
     "check_not_replacing",
     "check_output_paths",
     "current_umask",
+    "figure_format",
 ]

@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="moments (or top clips) to show; default 5, or fewer if the model proposes fewer",
     )
     predict.add_argument("--nms", type=float, default=0.7, help="NMS IoU threshold")
-    predict.add_argument("--output", default="rdmf_prediction.png", help="the PNG to write")
+    predict.add_argument(
+        "--output",
+        default="rdmf_prediction.png",
+        help="the plot to write, in the format its suffix names (.png, .pdf, .svg, ...)",
+    )
     predict.add_argument("--json", help="also write the moments and saliency as JSON here")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing --output or --json")
     predict.add_argument(

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_json, check_not_replacing, check_output_paths
+from ..atomic import (
+    atomic_savefig,
+    atomic_write_json,
+    check_figure_path,
+    check_not_replacing,
+    check_output_paths,
+)
 from ..checkpoint_loading import load_checkpoint_model
 from ..data.features import FeatureError, check_feature_values, l2_normalize, read_array
 from ..errors import require_positive_integer, require_positive_seconds
@@ -114,7 +120,7 @@ def run_predict(args: argparse.Namespace) -> None:
             print(f"  {rank}. {moment['start']:7.2f} - {moment['end']:7.2f}  score {moment['score']:.4f}")
     print(SALIENCY_MEANING)
     print("saliency per clip: " + " ".join(f"{clip['saliency']:.2f}" for clip in saliency))
-    atomic_write(args.output, lambda path: figure.savefig(path, dpi=120, format="png"))
+    atomic_savefig(figure, args.output, dpi=120)
     print(f"wrote {args.output}")
     if args.json:
         result = {"query": query, "duration": duration, "trained_heads": trained_heads}
@@ -206,6 +212,7 @@ def _check_predict_arguments(args: argparse.Namespace) -> tuple[Path, str]:
             "--text-features": args.text_features,
         },
     )
+    check_figure_path("--output", args.output)
     check_not_replacing({"--output": args.output, "--json": args.json}, args.overwrite)
     return model_dir, query
 

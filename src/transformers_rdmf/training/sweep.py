@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..atomic import atomic_write_json, check_can_write_in, check_output_paths
+from ..atomic import atomic_write_json, check_can_write_in, check_figure_path, check_output_paths
 from ..dataset_specs import dataset_spec
 from . import selection
 from .arguments import (
@@ -360,6 +360,7 @@ def report(
 
     inputs = {"--report": list(results_paths), "--data_root": data_root, "--into": into and into[0]}
     check_output_paths({"--plot": plot}, inputs)
+    check_figure_path("--plot", plot)
     text = highlight_report(results_paths, seeds, plot=plot, data_root=data_root, variants=variants)
     if into is not None:
         write_into_document(*into, text)
