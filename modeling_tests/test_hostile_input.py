@@ -681,6 +681,7 @@ def test_extraction_numbers_are_range_checked(extra, expect, shared_data, tmp_pa
 
 
 SCRIPT_CASES = {
+    "plot_architecture": (["--out", "{not_a_figure}"], "the suffix names the image format; expected one of"),
     "plot_highlight_curves": (["{missing}", "--output", "{out}"], "No such file or directory"),
     "plot_k_sweep": (["--tvsum", "{missing}", "--out", "{out}"], "No such file or directory"),
     "plot_scale": (["--results", "{listed}", "--out", "{out}"], "expected benchmark_scale.py's JSON"),
@@ -698,6 +699,7 @@ def test_the_result_scripts_answer_bad_input_in_one_line(script, tmp_path, capsy
         "missing": tmp_path / "missing.json",
         "listed": tmp_path / "listed.json",
         "out": tmp_path / "p.png",
+        "not_a_figure": tmp_path / "p.txt",
     }
     template, expect = SCRIPT_CASES[script]
     argv = [part.format(**paths) for part in template]

@@ -16,6 +16,9 @@ from matplotlib import pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from modeling_tests.architecture import LAYERS, import_graph, modules, unit_of  # noqa: E402
 
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path  # noqa: E402
+from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "architecture.png"
 COLOURS = ("#e8f1fb", "#fdf0e1", "#e9f6ea", "#f3e9f7")
 
@@ -74,19 +77,23 @@ def draw(out: Path) -> None:
     )
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=110)
+    atomic_savefig(figure, out, dpi=110)
     print(
         f"wrote {out}: {len(counts)} parts, {sum(counts.values())} modules, {len(unit_edges())} import edges"
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=OUT)
-    draw(parser.parse_args(argv).out)
+    out = parser.parse_args(argv).out
+
+    def work() -> None:
+        check_figure_path("--out", out)
+        draw(out)
+
+    return run_command("plot_architecture.py", work)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

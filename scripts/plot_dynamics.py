@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from transformers_rdmf.atomic import atomic_savefig  # noqa: E402
 from transformers_rdmf.reaction_diffusion import gray_scott_fusion, temporal_diffusion_closed_form  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -37,7 +38,7 @@ def plot_diffusion(path: Path) -> None:
     )
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -71,7 +72,7 @@ def plot_gray_scott(path: Path) -> None:
     for edge in (29.5, 44.5):
         bottom.axvline(edge, color="cyan", lw=0.8, ls=":")
     fig.colorbar(image, ax=[top, bottom], label="inhibitor V, mean over channels,\nminus its mean over clips")
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from transformers_rdmf.atomic import check_output_paths  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -74,7 +74,7 @@ def plot(results: dict, out: Path) -> None:
     )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    atomic_savefig(fig, out, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> None:
         check_output_paths({"--out": args.out}, {"--results": args.results})
+        check_figure_path("--out", args.out)
         results = json.loads(args.results.read_text())
         if not isinstance(results, dict) or not {"machine", "rows"} <= set(results):
             raise ValueError(f"--results {args.results}: expected benchmark_scale.py's JSON (machine, rows)")
