@@ -5,8 +5,10 @@ Usage::
     python scripts/benchmark.py                    # every topic
     python scripts/benchmark.py --topics metrics   # a subset (comma separated)
 
-Each topic lives in ``scripts/benchmark_<topic>.py`` and exposes ``main(argv: list[str]) -> None``,
-which prints its tables. Options after ``--`` are passed to every topic.
+Each topic lives in ``scripts/benchmark_<topic>.py`` and exposes ``parse_args(argv)``, which reads and checks
+its options, and ``benchmark(args)``, which prints its tables. Options after ``--`` are passed to every topic.
+Every selected topic checks its options before any topic measures anything: a bad one is refused in one line
+(``benchmark_<topic>.py: error: ...``), exit status 2.
 """
 
 import argparse
@@ -14,34 +16,50 @@ import importlib
 import sys
 from pathlib import Path
 
+from transformers_rdmf.errors import OneLineParser, run_command
+
 TOPICS = ("model", "metrics", "data", "extraction", "video", "scale")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra: list[str] = []
     if "--" in argv:
         split = argv.index("--")
         argv, extra = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = OneLineParser(
+        prog="benchmark.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--topics", default=",".join(TOPICS), help=f"comma-separated subset of {TOPICS}")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    topics = [topic.strip() for topic in args.topics.split(",")]
+    for topic in topics:
+        if topic not in TOPICS:
+            parser.error(f"unknown topic {topic!r}; known: {', '.join(TOPICS)}")
+    scripts = str(Path(__file__).resolve().parent)
+    if scripts not in sys.path:  # the topics import each other, as when run from scripts/
+        sys.path.insert(0, scripts)
+    modules = [(topic, importlib.import_module(f"benchmark_{topic}")) for topic in topics]
+    parsed = []
+    for topic, module in modules:  # every topic's options, before the first measurement
+        status = run_command(
+            f"benchmark_{topic}.py", lambda module=module: parsed.append(module.parse_args(extra))
+        )
+        if status:
+            return status
     import torch
 
     from benchmark_utils import describe_machine
 
     print(f"machine: {describe_machine(torch.get_num_threads())}\n")
-    for topic in args.topics.split(","):
-        topic = topic.strip()
-        if topic not in TOPICS:
-            parser.error(f"unknown topic {topic!r}; known: {', '.join(TOPICS)}")
+    for (topic, module), topic_args in zip(modules, parsed):
         print(f"=== {topic} ===")
-        importlib.import_module(f"benchmark_{topic}").main(extra)
+        status = run_command(f"benchmark_{topic}.py", lambda module=module, a=topic_args: module.benchmark(a))
+        if status:
+            return status
         print()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

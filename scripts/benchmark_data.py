@@ -18,13 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmark_utils import child_pids, proc_field_bytes
+from benchmark_utils import child_pids, default_data_dir, proc_field_bytes, require_file
+from transformers_rdmf.atomic import check_can_write_in
 from transformers_rdmf.data import (
     FeatureSet,
     MomentFeatureDataset,
@@ -35,13 +37,10 @@ from transformers_rdmf.data import (
     standard_video_reader,
     write_feature_set,
 )
+from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 
 STREAMS = {"clip": 512, "slowfast": 2304}
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("RDMF_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+TRAIN = "qvhighlights/highlight_train_release.jsonl"
 
 
 def write_synthetic_features(folder: Path, annotations, seed: int = 0) -> int:
@@ -122,18 +121,38 @@ def convert_to_feature_set(folder: Path) -> FeatureSet:
     return feature_set
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), every one
+    checked, the annotations found and ``--tmp-dir`` probed, before any feature is written.
+
+    ``--workers 0`` is meaningful (the DataLoader loads in the main process); ``--batch-size`` must be >= 1
+    and ``--limit`` >= 4 (the quarter-size rows need one query; an empty DataLoader fails to shuffle).
+
+    Raises:
+        ValueError: a bad count; ``FileNotFoundError`` / ``PermissionError``: a path, naming its flag.
+    """
+    parser = OneLineParser(prog="benchmark_data.py", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (0: the main process)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where to write the synthetic features")
     parser.add_argument("--limit", type=int, help="only the first N queries (a quick check of the script)")
     args, _ = parser.parse_known_args(argv)
+    if args.workers < 0:
+        raise ValueError(f"--workers: expected a number of workers >= 0, got {args.workers}")
+    require_positive_integer("--batch-size", args.batch_size)
+    if args.limit is not None and args.limit < 4:  # the quarter-size rows need one query at least
+        raise ValueError(
+            f"--limit: expected at least 4 queries (a quarter of them is run too), got {args.limit}"
+        )
+    require_file("--data-dir", args.data_dir, TRAIN)
+    if args.tmp_dir is not None:
+        check_can_write_in("--tmp-dir", args.tmp_dir)
+    return args
 
-    annotations = load_annotations(
-        args.data_dir / "qvhighlights" / "highlight_train_release.jsonl", "qvhighlights"
-    )
+
+def benchmark(args: argparse.Namespace) -> None:
+    annotations = load_annotations(args.data_dir / TRAIN, "qvhighlights")
     if args.limit:
         annotations = annotations.select(range(min(args.limit, len(annotations))))
     folder = Path(tempfile.mkdtemp(prefix="rdmf_bench_data_", dir=args.tmp_dir))
@@ -183,7 +202,9 @@ def main(argv: list[str]) -> None:
         print(f"deleted {folder}")
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str]) -> int:
+    return run_command("benchmark_data.py", lambda: benchmark(parse_args(argv)))
 
-    main(sys.argv[1:])
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

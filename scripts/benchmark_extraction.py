@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_data import default_data_dir
-from benchmark_utils import print_table
+from benchmark_utils import default_data_dir, print_table, require_file
+from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 
+EXAMPLE = "examples/charades.mp4"
 SUMMARY = re.compile(
     r"(\d+) clips: decoding ([\d.]+) s .* backbones and writing ([\d.]+) s, waiting for frames ([\d.]+) s"
 )
@@ -46,17 +47,29 @@ def run(videos: Path, out: Path, processes: int, threads: int, decode_threads: i
     return wall, found
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), checked and
+    the example video found before any process is launched.
+
+    Raises:
+        ValueError: ``--videos`` below 1; ``FileNotFoundError``: no example video in ``--data-dir``.
+    """
+    parser = OneLineParser(prog="benchmark_extraction.py", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--videos", type=int, default=8)
     args, _ = parser.parse_known_args(argv)
+    require_positive_integer("--videos", args.videos)
+    require_file("--data-dir", args.data_dir, EXAMPLE)
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="rdmf_bench_extract_"))
     try:
         corpus = work / "videos"
         corpus.mkdir()
         for i in range(args.videos):
-            shutil.copy(args.data_dir / "examples" / "charades.mp4", corpus / f"v{i:03d}.mp4")
+            shutil.copy(args.data_dir / EXAMPLE, corpus / f"v{i:03d}.mp4")
         rows, baseline = [], None
         for processes, threads, decode_threads in ((1, 1, 1), (1, 1, 2), (1, 2, 2), (2, 1, 2)):
             wall, found = run(
@@ -92,5 +105,9 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def main(argv: list[str]) -> int:
+    return run_command("benchmark_extraction.py", lambda: benchmark(parse_args(argv)))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

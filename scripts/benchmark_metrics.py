@@ -13,7 +13,6 @@ Run through ``python scripts/benchmark.py --topics metrics``.
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -21,12 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmark_utils import default_data_dir, require_file
+from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.metrics import evaluate_qvhighlights, read_jsonl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test oracle, beside the tests
 from modeling_tests.oracles.qvhighlights_loop import evaluate_qvhighlights_loop  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GROUND_TRUTH = "qvhighlights/highlight_val_release.jsonl"
+CONFORMANCE = "conformance/qvhighlights"
 
 
 def best_time(function, *args, repeats: int) -> tuple[float, dict]:
@@ -39,16 +41,42 @@ def best_time(function, *args, repeats: int) -> tuple[float, dict]:
     return best, result
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("RDMF_DATA_DIR", DEFAULT_DATA)))
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), every one
+    checked, and the files found, before anything is timed.
+
+    Raises:
+        ValueError: a count below 1; ``FileNotFoundError``: a missing file, naming its flag.
+    """
+    parser = OneLineParser(prog="benchmark_metrics.py", description=__doc__)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--predictions", default="qddetr_sf+clip_val_preds.jsonl", help="a conformance file")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--process_repeats", type=int, default=3, help="runs of each whole-process command")
     parser.add_argument("--official_eval", type=Path, help="a folder holding moment_detr's standalone_eval/")
     args, _ = parser.parse_known_args(argv)
-    ground_truth = read_jsonl(args.data / "qvhighlights" / "highlight_val_release.jsonl")
-    predictions = read_jsonl(args.data / "conformance" / "qvhighlights" / args.predictions)
+    require_positive_integer("--repeats", args.repeats)
+    require_positive_integer("--process_repeats", args.process_repeats)
+    require_file("--data", args.data, GROUND_TRUTH)
+    conformance = args.data / CONFORMANCE
+    if not (conformance / args.predictions).is_file():
+        known = ", ".join(sorted(path.name for path in conformance.glob("*.jsonl"))) or "none"
+        raise FileNotFoundError(
+            f"--predictions {args.predictions!r}: no such file in {conformance}; known: {known}"
+        )
+    if args.official_eval is not None:
+        require_file(
+            "--official_eval",
+            args.official_eval,
+            "standalone_eval/eval.py",
+            "a folder holding moment_detr's standalone_eval/",
+        )
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> None:
+    ground_truth = read_jsonl(args.data / GROUND_TRUTH)
+    predictions = read_jsonl(args.data / CONFORMANCE / args.predictions)
     vectorised, ours = best_time(evaluate_qvhighlights, predictions, ground_truth, repeats=args.repeats)
     loop, reference = best_time(
         evaluate_qvhighlights_loop, predictions.rows, ground_truth.rows, repeats=max(1, args.repeats // 2)
@@ -64,8 +92,8 @@ def main(argv: list[str]) -> None:
 
 def whole_process_table(args: argparse.Namespace) -> None:
     """Median wall time of each metrics command line, start to exit, on the same files."""
-    submission = (args.data / "conformance" / "qvhighlights" / args.predictions).resolve()
-    ground_truth = (args.data / "qvhighlights" / "highlight_val_release.jsonl").resolve()
+    submission = (args.data / CONFORMANCE / args.predictions).resolve()
+    ground_truth = (args.data / GROUND_TRUTH).resolve()
     with tempfile.TemporaryDirectory() as scratch:
         files = ["--submission_path", str(submission), "--gt_path", str(ground_truth), "--not_verbose"]
         ours = [sys.executable, "-m", "transformers_rdmf.metrics.qvhighlights", *files]
@@ -105,3 +133,11 @@ def process_seconds(command: list[str], cwd: Path | None, repeats: int) -> float
         subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def main(argv: list[str]) -> int:
+    return run_command("benchmark_metrics.py", lambda: benchmark(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

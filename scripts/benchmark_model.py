@@ -6,10 +6,14 @@ Batch 32, 75 clips (QVHighlights' 150 s at 2 s clips), hidden 256, K=10, as issu
 timed in this run beside its baseline; the median of several repeats after a warm-up.
 """
 
+import argparse
+import sys
+
 import torch
 
 from benchmark_utils import median_seconds, print_table
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
+from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.reaction_diffusion import temporal_diffusion, temporal_diffusion_closed_form
 
 
@@ -46,7 +50,13 @@ def forward_rows(batch: int, clips: int, hidden: int) -> list[tuple]:
     return [(*row, f"{float(row[1]) / base:.2f}") for row in rows]
 
 
-def main(argv: list[str]) -> None:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """No options of its own (``benchmark.py`` passes its options to every topic; they are ignored)."""
+    parser = OneLineParser(prog="benchmark_model.py", description=__doc__)
+    return parser.parse_known_args(argv)[0]
+
+
+def benchmark(args: argparse.Namespace) -> None:
     batch, clips, hidden = 32, 75, 256
     torch.manual_seed(0)
     print(f"threads: {torch.get_num_threads()}; batch {batch}, clips {clips}, hidden {hidden}")
@@ -62,5 +72,9 @@ def main(argv: list[str]) -> None:
     )
 
 
+def main(argv: list[str]) -> int:
+    return run_command("benchmark_model.py", lambda: benchmark(parse_args(argv)))
+
+
 if __name__ == "__main__":
-    main([])
+    sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""Timing, memory and table helpers shared by the benchmark topics (``scripts/benchmark_<topic>.py``)."""
+"""Timing, memory, table and argument-check helpers shared by the benchmark topics (``benchmark_<topic>.py``)."""
 
 import os
 import platform
@@ -6,6 +6,23 @@ import re
 import statistics
 import time
 from pathlib import Path
+
+SHARED_DATA = "the shared data folder (../shared/data beside the checkout, or $RDMF_DATA_DIR)"
+
+
+def default_data_dir() -> Path:
+    """``$RDMF_DATA_DIR`` when set, else ``../shared/data`` beside the checkout."""
+    env = os.environ.get("RDMF_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def require_file(flag: str, folder: Path, relative: str, meaning: str = SHARED_DATA) -> Path:
+    """``folder / relative``; before any measurement, a ``FileNotFoundError`` naming ``flag`` and ``folder``
+    when it is not a file there."""
+    path = folder / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"{flag} {folder}: no {relative} there; expected {meaning}")
+    return path
 
 
 def timed(fn) -> float:

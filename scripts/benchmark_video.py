@@ -9,6 +9,7 @@ random (no download): the time per frame does not depend on the weights. Every r
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import av
@@ -19,6 +20,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from benchmark_utils import median_seconds, print_table
 from transformers_rdmf import RDMFVideoProcessor
+from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.video_processing_rdmf import decode_video_clips
 
 EXAMPLE_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples" / "charades.mp4"
@@ -40,14 +42,30 @@ def backbones() -> dict[str, torch.nn.Module]:
     }
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), checked
+    before anything is decoded. A ``--video`` given that is not a file is refused; the example video, when
+    absent (no shared data), makes the topic skip.
+
+    Raises:
+        ValueError: a count below 1; ``FileNotFoundError``: a ``--video`` that is not a file.
+    """
+    parser = OneLineParser(
+        prog="benchmark_video.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--video", type=Path, default=EXAMPLE_VIDEO)
+    parser.add_argument("--video", type=Path, default=None, help=f"a video file (default: {EXAMPLE_VIDEO})")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames-per-clip", type=int, default=1)
     args, _ = parser.parse_known_args(argv)
+    require_positive_integer("--repeats", args.repeats)
+    require_positive_integer("--frames-per-clip", args.frames_per_clip)
+    if args.video is not None and not args.video.is_file():
+        raise FileNotFoundError(f"--video {args.video}: no such file; expected a video file")
+    args.video = args.video or EXAMPLE_VIDEO
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> None:
     if not args.video.is_file():
         print(f"skipped: no video at {args.video}")
         return
@@ -105,7 +123,9 @@ def main(argv: list[str]) -> None:
     )
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str]) -> int:
+    return run_command("benchmark_video.py", lambda: benchmark(parse_args(argv)))
 
-    main(sys.argv[1:])
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,6 @@
 """Log-log plot of the scale benchmark: time and peak memory against the clip count, per fusion variant.
 
-    python scripts/benchmark_scale.py --json docs/images/benchmark_scale.json
+    python scripts/benchmark_scale.py --json docs/images/benchmark_scale.json --overwrite
     python scripts/plot_scale.py                      # -> docs/images/scale_loglog.png
 
 Only measured rows are drawn (skipped rows are absent); the machine line of the JSON is the subtitle.
