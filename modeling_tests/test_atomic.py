@@ -6,8 +6,16 @@ from types import SimpleNamespace
 import pytest
 from safetensors.torch import load_file
 
-from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
-from transformers_rdmf.atomic import atomic_folder, atomic_write, atomic_write_json, atomic_write_text
+from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval, atomic
+from transformers_rdmf.atomic import (
+    atomic_folder,
+    atomic_savefig,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    check_figure_path,
+    check_output_paths,
+)
 from transformers_rdmf.training import RDMFTrainingArguments, save_model
 from transformers_rdmf.training import loop as training_loop
 
@@ -84,3 +92,50 @@ def test_a_checkpoint_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_p
     assert kept.keys() == saved.keys() and all((kept[k] == saved[k]).all() for k in saved)  # bytes read back
     assert RDMFConfig.from_pretrained(tmp_path / "best").hidden_size == first.config.hidden_size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+@pytest.mark.parametrize(
+    "name, magic",
+    [
+        ("plot.png", b"\x89PNG"),
+        ("plot.PDF", b"%PDF"),
+        ("plot.svg", b"<?xml"),
+        ("plot", b"\x89PNG"),
+        ("p.jpg", b"\xff\xd8"),
+    ],
+)
+def test_a_figure_is_written_in_the_format_its_suffix_names(tmp_path, name, magic):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    check_figure_path("--out", tmp_path / name)  # accepted: upper case and no suffix too
+    figure, axis = plt.subplots(figsize=(1, 1))
+    axis.plot([0, 1])
+    atomic_savefig(figure, tmp_path / name, dpi=20)
+    plt.close(figure)
+    assert (tmp_path / name).read_bytes().startswith(magic)
+    assert [path.name for path in tmp_path.iterdir()] == [name]  # no temporary left
+
+
+def test_a_figure_suffix_that_names_no_format_written_here_is_refused(monkeypatch):
+    check_figure_path("--out", None)  # no figure asked for
+    with pytest.raises(
+        ValueError, match=r"^--out plot\.txt: the suffix names the image format; expected one of "
+    ):
+        check_figure_path("--out", "plot.txt")
+    monkeypatch.setattr(atomic.shutil, "which", lambda program: None)  # no TeX program: no .pgf
+    assert "pgf" not in atomic.writable_figure_formats() and "pdf" in atomic.writable_figure_formats()
+    with pytest.raises(ValueError, match=r"^--out plot\.pgf: "):
+        check_figure_path("--out", "plot.pgf")
+    monkeypatch.setattr(atomic.shutil, "which", lambda program: f"/usr/bin/{program}")
+    check_figure_path("--out", "plot.pgf")
+
+
+def test_an_output_that_exists_but_is_not_a_regular_file_is_refused():
+    """A rename onto /dev/null would replace the device with a regular file."""
+    with pytest.raises(
+        ValueError, match=r"^--json: /dev/null is not a regular file; give the path of a file"
+    ):
+        check_output_paths({"--json": "/dev/null"}, {})

@@ -11,7 +11,6 @@ import pytest
 
 from .conftest import REPO_ROOT
 
-TOPICS = ("model", "metrics", "data", "extraction", "video", "scale")
 SHARED = "expected the shared data folder (../shared/data beside the checkout, or $RDMF_DATA_DIR)"
 
 
@@ -19,7 +18,8 @@ SHARED = "expected the shared data folder (../shared/data beside the checkout, o
 def scripts(monkeypatch):
     """The benchmark scripts as modules, each topic's measurement a failure."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
-    modules = {topic: importlib.import_module(f"benchmark_{topic}") for topic in TOPICS}
+    topics = importlib.import_module("benchmark").TOPICS
+    modules = {topic: importlib.import_module(f"benchmark_{topic}") for topic in topics}
     for module in modules.values():
         monkeypatch.setattr(module, "benchmark", lambda args: pytest.fail("a measurement started"))
     modules["benchmark"] = importlib.import_module("benchmark")
@@ -142,11 +142,28 @@ CASES = [
         ["--topics", "model,scale", "--", "--max-repeats", "0"],
         SCALE + "--max-repeats: expected a positive integer, got 0",
     ),
-    (
+    (  # an option no selected topic knows, a typo included, is refused before any topic measures
         "benchmark",
         ["--topics", "model,scale", "--", "--workers", "2"],
-        SCALE + "unrecognized arguments: --workers 2",
+        "benchmark.py: error: after --: --workers is an option of no selected topic (model, scale)",
     ),
+    (
+        "benchmark",
+        ["--topics", "data,video", "--", "--batchsize", "0"],
+        "benchmark.py: error: after --: --batchsize is an option of no selected topic (data, video)",
+    ),
+    (  # never read as an abbreviation of extraction's --videos
+        "benchmark",
+        ["--topics", "video,extraction", "--", "--video", "{tmp}/missing.mp4"],
+        "benchmark_video.py: error: --video {tmp}/missing.mp4: no such file; expected a video file",
+    ),
+    ("model", ["--bogus", "x"], "benchmark_model.py: error: unrecognized arguments: --bogus x"),
+    (
+        "video",
+        ["--frames_per_clip", "0"],
+        "benchmark_video.py: error: unrecognized arguments: --frames_per_clip 0",
+    ),
+    ("data", ["--batch", "0"], "benchmark_data.py: error: unrecognized arguments: --batch 0"),
     (
         "benchmark",
         ["--topics", "video,data", "--", "--workers", "-1"],
@@ -252,8 +269,8 @@ def test_the_documented_options_pass_the_checks(scripts, paths):
     assert scale.tables == {"fusion", "model", "ten_hours", "gpu"}
     assert scripts["scale"].parse_args(["--clips", "75,300", "--tables", "fusion"]).clips == [75, 300]
     assert scripts["data"].parse_args(["--data-dir", str(paths["data"]), "--workers", "0"]).workers == 0
-    video = scripts["video"].parse_args(["--workers", "2"])  # another topic's option passes
-    assert video.video.name == "charades.mp4"
+    video = scripts["video"].parse_args(["--workers", "2"], alongside=True)  # as benchmark.py reads it
+    assert video.video.name == "charades.mp4" and video.unknown_options == ["--workers"]
     assert (paths["tmp"] / "old.json").read_text() == "{}"
 
 
@@ -273,3 +290,14 @@ def test_the_scale_json_is_what_plot_scale_reads(paths, monkeypatch, capsys):
     plot_scale = importlib.import_module("plot_scale")
     assert plot_scale.main(["--results", str(out), "--out", str(paths["tmp"] / "scale.png")]) == 0
     capsys.readouterr()
+
+
+def test_the_documented_benchmark_command_reaches_the_measurement(scripts, paths, monkeypatch, capsys):
+    """docs/performance.md's command, its measurement a stand-in: every check passes, nothing is written."""
+    measured = []
+    monkeypatch.setattr(scripts["scale"], "benchmark", measured.append)
+    out = paths["tmp"] / "old.json"
+    argv = ["--topics", "scale", "--", "--json", str(out), "--overwrite"]
+    assert scripts["benchmark"].main(argv) == 0, capsys.readouterr().err
+    assert [(args.json, args.overwrite, args.unknown_options) for args in measured] == [(out, True, [])]
+    assert out.read_text() == "{}"

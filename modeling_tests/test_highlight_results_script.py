@@ -526,18 +526,24 @@ def test_the_targets_plot_reads_the_full_models_evaluated_200_times_per_seed(tmp
     assert (tmp_path / "targets.pdf").read_bytes()[:4] == b"%PDF"  # the suffix names the format
 
 
-@pytest.mark.parametrize("name", ["plot_k_sweep", "plot_tvsum_targets"])
+FIGURE_CASES = {
+    "plot_k_sweep": ["--youtube", "{results}", "--out", "{figure}"],
+    "plot_tvsum_targets": ["--results", "{results}", "--out", "{figure}"],
+    "plot_scale": ["--results", "{results}", "--out", "{figure}"],
+    "plot_highlight_curves": ["{results}", "--output", "{figure}"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_CASES))
 def test_the_plot_helpers_refuse_a_suffix_that_names_no_image_format(name, tmp_path, capsys):
-    """Before reading anything: a figure at ``k.txt`` was written as PNG bytes; now it is refused."""
-    inputs = (
-        ["--youtube", str(tmp_path / "r.json")]
-        if name == "plot_k_sweep"
-        else ["--results", str(tmp_path / "r.json")]
-    )
-    assert load_script(name).main([*inputs, "--out", str(tmp_path / "k.txt")]) == 2
+    """Before reading anything: a figure at ``k.txt`` was written as PNG bytes, or failed after the work."""
+    paths = {"results": tmp_path / "r.json", "figure": tmp_path / "k.txt"}
+    argv = [part.format(**paths) for part in FIGURE_CASES[name]]
+    assert load_script(name).main(argv) == 2
     error = capsys.readouterr().err.strip()
+    flag = argv[-2]
     assert error.startswith(
-        f"{name}.py: error: --out {tmp_path / 'k.txt'}: the suffix names the image format"
+        f"{name}.py: error: {flag} {tmp_path / 'k.txt'}: the suffix names the image format"
     )
     assert error.endswith("(no suffix: PNG)") and not list(tmp_path.iterdir())
 

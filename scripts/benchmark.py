@@ -6,7 +6,8 @@ Usage::
     python scripts/benchmark.py --topics metrics   # a subset (comma separated)
 
 Each topic lives in ``scripts/benchmark_<topic>.py`` and exposes ``parse_args(argv)``, which reads and checks
-its options, and ``benchmark(args)``, which prints its tables. Options after ``--`` are passed to every topic.
+its options, and ``benchmark(args)``, which prints its tables. Options after ``--`` are passed to every topic;
+each uses those it knows, and one that no selected topic knows is refused.
 Every selected topic checks its options before any topic measures anything: a bad one is refused in one line
 (``benchmark_<topic>.py: error: ...``), exit status 2.
 """
@@ -43,10 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     parsed = []
     for topic, module in modules:  # every topic's options, before the first measurement
         status = run_command(
-            f"benchmark_{topic}.py", lambda module=module: parsed.append(module.parse_args(extra))
+            f"benchmark_{topic}.py",
+            lambda module=module: parsed.append(module.parse_args(extra, alongside=True)),
         )
         if status:
             return status
+    unknown = set.intersection(*(set(args.unknown_options) for args in parsed))
+    if unknown:
+        parser.error(
+            f"after --: {', '.join(sorted(unknown))} is an option of no selected topic ({', '.join(topics)})"
+        )
     import torch
 
     from benchmark_utils import describe_machine

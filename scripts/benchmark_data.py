@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark_utils import child_pids, default_data_dir, proc_field_bytes, require_file
+from benchmark_utils import child_pids, default_data_dir, parse_options, proc_field_bytes, require_file
 from transformers_rdmf.atomic import check_can_write_in
 from transformers_rdmf.data import (
     FeatureSet,
@@ -121,8 +121,8 @@ def convert_to_feature_set(folder: Path) -> FeatureSet:
     return feature_set
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), every one
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
+    """The options (see ``benchmark_utils.parse_options``), every one
     checked, the annotations found and ``--tmp-dir`` probed, before any feature is written.
 
     ``--workers 0`` is meaningful (the DataLoader loads in the main process); ``--batch-size`` must be >= 1
@@ -137,7 +137,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where to write the synthetic features")
     parser.add_argument("--limit", type=int, help="only the first N queries (a quick check of the script)")
-    args, _ = parser.parse_known_args(argv)
+    args = parse_options(parser, argv, alongside)
     if args.workers < 0:
         raise ValueError(f"--workers: expected a number of workers >= 0, got {args.workers}")
     require_positive_integer("--batch-size", args.batch_size)

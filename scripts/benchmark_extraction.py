@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_utils import default_data_dir, print_table, require_file
+from benchmark_utils import EXAMPLE_VIDEO, default_data_dir, parse_options, print_table, require_file
 from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 
-EXAMPLE = "examples/charades.mp4"
 SUMMARY = re.compile(
     r"(\d+) clips: decoding ([\d.]+) s .* backbones and writing ([\d.]+) s, waiting for frames ([\d.]+) s"
 )
@@ -47,8 +46,8 @@ def run(videos: Path, out: Path, processes: int, threads: int, decode_threads: i
     return wall, found
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), checked and
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
+    """The options (see ``benchmark_utils.parse_options``), checked and
     the example video found before any process is launched.
 
     Raises:
@@ -57,9 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(prog="benchmark_extraction.py", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--videos", type=int, default=8)
-    args, _ = parser.parse_known_args(argv)
+    args = parse_options(parser, argv, alongside)
     require_positive_integer("--videos", args.videos)
-    require_file("--data-dir", args.data_dir, EXAMPLE)
+    require_file("--data-dir", args.data_dir, EXAMPLE_VIDEO)
     return args
 
 
@@ -69,7 +68,7 @@ def benchmark(args: argparse.Namespace) -> None:
         corpus = work / "videos"
         corpus.mkdir()
         for i in range(args.videos):
-            shutil.copy(args.data_dir / EXAMPLE, corpus / f"v{i:03d}.mp4")
+            shutil.copy(args.data_dir / EXAMPLE_VIDEO, corpus / f"v{i:03d}.mp4")
         rows, baseline = [], None
         for processes, threads, decode_threads in ((1, 1, 1), (1, 1, 2), (1, 2, 2), (2, 1, 2)):
             wall, found = run(

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark_utils import default_data_dir, require_file
+from benchmark_utils import default_data_dir, parse_options, require_file
 from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.metrics import evaluate_qvhighlights, read_jsonl
 
@@ -41,8 +41,8 @@ def best_time(function, *args, repeats: int) -> tuple[float, dict]:
     return best, result
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), every one
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
+    """The options (see ``benchmark_utils.parse_options``), every one
     checked, and the files found, before anything is timed.
 
     Raises:
@@ -54,7 +54,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--process_repeats", type=int, default=3, help="runs of each whole-process command")
     parser.add_argument("--official_eval", type=Path, help="a folder holding moment_detr's standalone_eval/")
-    args, _ = parser.parse_known_args(argv)
+    args = parse_options(parser, argv, alongside)
     require_positive_integer("--repeats", args.repeats)
     require_positive_integer("--process_repeats", args.process_repeats)
     require_file("--data", args.data, GROUND_TRUTH)

@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from benchmark_utils import median_seconds, print_table
+from benchmark_utils import median_seconds, parse_options, print_table
 from transformers_rdmf import RDMFConfig, RDMFForMomentRetrieval
 from transformers_rdmf.errors import OneLineParser, run_command
 from transformers_rdmf.reaction_diffusion import temporal_diffusion, temporal_diffusion_closed_form
@@ -50,10 +50,10 @@ def forward_rows(batch: int, clips: int, hidden: int) -> list[tuple]:
     return [(*row, f"{float(row[1]) / base:.2f}") for row in rows]
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """No options of its own (``benchmark.py`` passes its options to every topic; they are ignored)."""
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
+    """No options of its own: alone it refuses any; see ``benchmark_utils.parse_options``."""
     parser = OneLineParser(prog="benchmark_model.py", description=__doc__)
-    return parser.parse_known_args(argv)[0]
+    return parse_options(parser, argv, alongside)
 
 
 def benchmark(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 from benchmark_scale_plan import fusion_rows, model_rows, ten_hour_rows
 from benchmark_scale_rows import CLIP_COUNTS, HIDDEN, TEN_HOURS, TOKENS
 from benchmark_scale_tables import gpu_rows, print_fusion_table, print_model_table
-from benchmark_utils import describe_machine
+from benchmark_utils import describe_machine, parse_options
 from transformers_rdmf.atomic import (
     atomic_write_json,
     check_can_write_in,
@@ -57,7 +57,7 @@ from transformers_rdmf.errors import (
 TABLES = ("fusion", "model", "ten_hours", "gpu")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
     """The options, every one checked (and ``--json`` probed) before any row is measured.
 
     Raises:
@@ -77,7 +77,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-memory-gib", type=float, default=8.0)
     parser.add_argument("--json", type=Path, default=None, help="write every row here (for plot_scale.py)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
-    args = parser.parse_args(argv)
+    args = parse_options(parser, argv, alongside)
     args.clips = None if args.clips is None else clip_counts(args.clips)
     args.tables = table_names(args.tables)
     require_positive_integer("--threads", args.threads)

@@ -1,5 +1,6 @@
 """Timing, memory, table and argument-check helpers shared by the benchmark topics (``benchmark_<topic>.py``)."""
 
+import argparse
 import os
 import platform
 import re
@@ -7,6 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
+EXAMPLE_VIDEO = "examples/charades.mp4"  # in the shared data folder
 SHARED_DATA = "the shared data folder (../shared/data beside the checkout, or $RDMF_DATA_DIR)"
 
 
@@ -14,6 +16,23 @@ def default_data_dir() -> Path:
     """``$RDMF_DATA_DIR`` when set, else ``../shared/data`` beside the checkout."""
     env = os.environ.get("RDMF_DATA_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def parse_options(parser: argparse.ArgumentParser, argv: list[str], alongside: bool) -> argparse.Namespace:
+    """``parser``'s options in ``argv``, never by an abbreviation (``--video`` is not ``--videos``).
+
+    Run alone, a topic refuses an option it does not know. Run by ``benchmark.py`` (``alongside``), every
+    selected topic reads the same options after ``--``: each keeps the option names it does not know in
+    ``args.unknown_options``, and ``benchmark.py`` refuses those that no selected topic knows.
+    """
+    parser.allow_abbrev = False
+    if not alongside:
+        args = parser.parse_args(argv)
+        args.unknown_options = []
+        return args
+    args, rest = parser.parse_known_args(argv)
+    args.unknown_options = [token.split("=")[0] for token in rest if token.startswith("--")]
+    return args
 
 
 def require_file(flag: str, folder: Path, relative: str, meaning: str = SHARED_DATA) -> Path:

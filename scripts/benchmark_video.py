@@ -18,12 +18,10 @@ import timm
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from benchmark_utils import median_seconds, print_table
+from benchmark_utils import EXAMPLE_VIDEO, default_data_dir, median_seconds, parse_options, print_table
 from transformers_rdmf import RDMFVideoProcessor
 from transformers_rdmf.errors import OneLineParser, require_positive_integer, run_command
 from transformers_rdmf.video_processing_rdmf import decode_video_clips
-
-EXAMPLE_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "examples" / "charades.mp4"
 
 
 def decode_every_frame(path: Path) -> np.ndarray:
@@ -42,8 +40,8 @@ def backbones() -> dict[str, torch.nn.Module]:
     }
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """The options (others' are ignored: ``benchmark.py`` passes its options to every topic), checked
+def parse_args(argv: list[str], alongside: bool = False) -> argparse.Namespace:
+    """The options (see ``benchmark_utils.parse_options``), checked
     before anything is decoded. A ``--video`` given that is not a file is refused; the example video, when
     absent (no shared data), makes the topic skip.
 
@@ -53,15 +51,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = OneLineParser(
         prog="benchmark_video.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--video", type=Path, default=None, help=f"a video file (default: {EXAMPLE_VIDEO})")
+    parser.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help=f"a video file (default: {EXAMPLE_VIDEO} in the shared data folder)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames-per-clip", type=int, default=1)
-    args, _ = parser.parse_known_args(argv)
+    args = parse_options(parser, argv, alongside)
     require_positive_integer("--repeats", args.repeats)
     require_positive_integer("--frames-per-clip", args.frames_per_clip)
     if args.video is not None and not args.video.is_file():
         raise FileNotFoundError(f"--video {args.video}: no such file; expected a video file")
-    args.video = args.video or EXAMPLE_VIDEO
+    args.video = args.video or default_data_dir() / EXAMPLE_VIDEO
     return args
 
 

@@ -16,7 +16,7 @@ from matplotlib import pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from modeling_tests.architecture import LAYERS, import_graph, modules, unit_of  # noqa: E402
 
-from transformers_rdmf.atomic import atomic_savefig, check_figure_path  # noqa: E402
+from transformers_rdmf.atomic import atomic_savefig, check_figure_path, check_output_paths  # noqa: E402
 from transformers_rdmf.errors import OneLineParser, run_command  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "architecture.png"
@@ -76,7 +76,6 @@ def draw(out: Path) -> None:
         "transformers_rdmf: layers (lowest at the bottom) and imports (arrows point to what is imported)"
     )
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_savefig(figure, out, dpi=110)
     print(
         f"wrote {out}: {len(counts)} parts, {sum(counts.values())} modules, {len(unit_edges())} import edges"
@@ -89,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     out = parser.parse_args(argv).out
 
     def work() -> None:
+        check_output_paths({"--out": out}, {})
         check_figure_path("--out", out)
         draw(out)
 

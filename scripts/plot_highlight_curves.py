@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work() -> None:
+        check_figure_path("--output", args.output)  # the default is a .png
         results = read_results_file(Path(args.results))
         if not results:
             raise ValueError(f"{args.results}: no runs")
@@ -82,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         joint = "_joint" if next(iter(results.values())).get("joint") else ""
         output = args.output or IMAGES / f"curves_{dataset}{joint}.png"
         check_output_paths({"--output": output}, {"results": args.results})
-        check_figure_path("--output", output)
         seeds = sorted({run["seed"] for run in results.values() if run.get("fold") is None})
         if args.seed not in seeds:
             raise ValueError(f"--seed {args.seed}: {args.results} has runs of seeds {seeds} only")

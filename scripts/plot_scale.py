@@ -73,7 +73,6 @@ def plot(results: dict, out: Path) -> None:
         fontsize=8,
     )
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_savefig(fig, out, dpi=110)
 
 

@@ -1,6 +1,6 @@
 """Writing files and folders atomically: a reader (or a crash) never sees half of one.
 
-Everything the library writes for keeps goes through here: the CLI's PNG and JSON, feature files and
+Everything the library writes for keeps goes through here: the CLI's plots and JSON, feature files and
 their manifests, checkpoint folders (``best/``, ``final/``) and the folders ``scripts/publish.py`` fills.
 A file is written to a hidden temporary name beside it and renamed into place; a folder is filled as a
 hidden sibling and swapped in, the old one kept until the new one is in place. Files and folders get the
@@ -56,6 +56,17 @@ def figure_format(path: str | Path) -> str:
     return Path(path).suffix[1:].lower() or "png"
 
 
+def writable_figure_formats() -> list[str]:
+    """The formats matplotlib writes here: its list, less ``pgf`` where its TeX program is missing."""
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = set(FigureCanvasBase.get_supported_filetypes())
+    if shutil.which(matplotlib.rcParams["pgf.texsystem"]) is None:
+        formats.discard("pgf")
+    return sorted(formats)
+
+
 def check_figure_path(flag: str, path: str | Path | None) -> None:
     """Before any work: refuse a figure path whose suffix names no format matplotlib writes (``.txt``),
     which would otherwise fail only after the work, or be written as another format than it says.
@@ -65,9 +76,7 @@ def check_figure_path(flag: str, path: str | Path | None) -> None:
     """
     if path is None:
         return
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    formats = writable_figure_formats()
     if figure_format(path) not in formats:
         raise ValueError(
             f"{flag} {path}: the suffix names the image format; expected one of "
@@ -132,6 +141,8 @@ def check_output_paths(
     for flag, path, kind in outputs:
         if kind == "file" and path.is_dir():
             raise ValueError(f"{flag}: {path} is a folder; give the path of a file to write")
+        if kind == "file" and path.exists() and not path.is_file():  # /dev/null: a rename would replace it
+            raise ValueError(f"{flag}: {path} is not a regular file; give the path of a file to write")
         for input_flag, source in named_inputs:
             if path == source or source in path.parents or (kind == "folder" and path in source.parents):
                 raise ValueError(

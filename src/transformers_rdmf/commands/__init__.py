@@ -1,7 +1,7 @@
 """The ``rdmf`` command line.
 
 ``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
-moments and writes a PNG of the saliency over time with the moments shaded. For a highlight-only checkpoint
+moments and writes a plot (PNG, PDF, SVG, ...) of the saliency over time with the moments shaded. For a highlight-only checkpoint
 (``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
 than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
 ``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.

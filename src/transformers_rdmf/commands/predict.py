@@ -1,5 +1,5 @@
 """``rdmf predict``: a saved model on a video file (or its features) and a query: the top moments (or,
-for a highlight-only checkpoint, the top clips), the saliency per clip, a PNG and optionally JSON."""
+for a highlight-only checkpoint, the top clips), the saliency per clip, a plot and optionally JSON."""
 
 import argparse
 import contextlib
