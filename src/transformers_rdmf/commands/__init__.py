@@ -1,9 +1,9 @@
 """The ``rdmf`` command line.
 
 ``rdmf predict``: a saved model (and processor) on a video file or its features and a query: prints the top
-moments and writes a plot (PNG, PDF, SVG, ...) of the saliency over time with the moments shaded. For a highlight-only checkpoint
-(``config.trained_heads`` without ``"moments"``) it prints and marks the top clips instead. Videos longer
-than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
+moments and writes a plot (PNG, PDF, SVG, ...) of the saliency over time with the moments shaded. For a
+highlight-only checkpoint (``config.trained_heads`` without ``"moments"``) it prints and marks the top clips
+instead. Videos longer than a window (``--window-clips``) run in overlapping windows (see :mod:`long_video`).
 ``rdmf extract-features``: clip features of your videos (and query features) in the loaders' layout.
 ``rdmf convert-features``: a feature folder as a parquet feature set (a ``datasets`` dataset with a card).
 ``rdmf app``: a web page (Gradio) over a checkpoint: a video (or features) and queries -> moments (docs/app.md).

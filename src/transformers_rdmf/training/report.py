@@ -164,7 +164,8 @@ def protocol_table(runs: list[dict], protocol: str, domains: list[str], labels: 
 def plot_spread(
     runs: list[dict], protocol: str, domains: list[str], labels: list[str], path: str | Path
 ) -> None:
-    """A figure (the format ``path``'s suffix names): per category, each variant's per-seed scores (dots) and their mean (a bar)."""
+    """A figure in the format ``path``'s suffix names: per category, each variant's per-seed scores (dots)
+    and their mean (a bar)."""
     import matplotlib
 
     matplotlib.use("Agg")
